@@ -1,0 +1,32 @@
+# make test  - create .venv, install hftel with its extension, run the test suite
+# make demo  - run the demo engine with a live snapshot reader
+# make bench - run the benchmarks side by side with the anchor libraries; writes docs/benchmarks.md
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SOURCES := pyproject.toml setup.py $(wildcard cext/*.h cext/hftel/*.pyx cext/hftel/*.pxd)
+
+.PHONY: install test demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): $(SOURCES)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "setuptools>=64" wheel "Cython>=3.0"
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation -e '.[test,bench]'
+	touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+demo: $(STAMP)
+	$(VENV)/bin/hftel demo
+
+bench: $(STAMP)
+	$(PY) -m pytest bench --benchmark-only --benchmark-json=bench/results.json -p no:randomly
+	$(PY) bench/report.py bench/results.json docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info src/hftel/*.so cext/hftel/_core.c bench/_build

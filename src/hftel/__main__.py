@@ -1,0 +1,3 @@
+from hftel.cli import main
+
+raise SystemExit(main())

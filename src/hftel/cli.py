@@ -1,0 +1,42 @@
+"""The `hftel` command. Each subcommand imports what it needs only when it runs."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hftel.demo import run
+
+    return run(segment=args.segment, duration=args.duration, interval=args.interval)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hftel", description="Telemetry for a trading engine's hot path.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run a small engine loop and print live snapshots of its segment")
+    demo.add_argument("--segment", default="demo", help="segment name or path (default: demo)")
+    demo.add_argument("--duration", type=float, default=10.0, help="seconds to run; 0 runs until Ctrl-C")
+    demo.add_argument("--interval", type=float, default=1.0, help="seconds between snapshots")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001 - the command's last word is one clear line
+        from hftel.errors import HftelError
+
+        if isinstance(error, (HftelError, OSError)):
+            print(f"hftel {args.command}: {error}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
