@@ -567,11 +567,11 @@ static inline int hftel_same_text(const char *stored, uint16_t stored_length, co
 static inline const char *hftel_type_name(uint16_t type)
 {
     switch (type) {
-    case HFTEL_COUNTER: return "counter";
-    case HFTEL_GAUGE_INT: return "integer gauge";
-    case HFTEL_GAUGE_FLOAT: return "float gauge";
-    case HFTEL_HISTOGRAM: return "histogram";
-    default: return "unknown";
+    case HFTEL_COUNTER: return "a counter";
+    case HFTEL_GAUGE_INT: return "an integer gauge";
+    case HFTEL_GAUGE_FLOAT: return "a float gauge";
+    case HFTEL_HISTOGRAM: return "a histogram";
+    default: return "an unknown type";
     }
 }
 
@@ -683,7 +683,7 @@ static inline hftel_status hftel_register(const hftel_segment *segment, const hf
         }
         if (d->type != spec->type) {
             hftel_unlock_registration(segment);
-            return hftel_fail(error, HFTEL_ERROR_CONFLICT, "'%s' is already registered as a %s, not a %s",
+            return hftel_fail(error, HFTEL_ERROR_CONFLICT, "'%s' is already registered as %s, not %s",
                               spec->name, hftel_type_name(d->type), hftel_type_name(spec->type));
         }
         if (spec->type == HFTEL_HISTOGRAM && !hftel_same_buckets(segment, d, spec, bounds)) {
@@ -755,7 +755,7 @@ static inline hftel_status hftel_bind_checked(const hftel_segment *segment, uint
     }
     const hftel_descriptor *d = hftel_descriptor_at(segment, index);
     if (d->type != type) {
-        return hftel_fail(error, HFTEL_ERROR_CONFLICT, "'%.*s' is a %s, not a %s", (int)d->name_length, d->name,
+        return hftel_fail(error, HFTEL_ERROR_CONFLICT, "'%.*s' is %s, not %s", (int)d->name_length, d->name,
                           hftel_type_name(d->type), hftel_type_name(type));
     }
     *out = d;

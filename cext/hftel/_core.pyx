@@ -11,6 +11,10 @@ from posix.time cimport nanosleep, timespec
 
 from hftel.chftel cimport *
 
+from operator import index as _as_integer
+
+from cpython.long cimport PyLong_Check
+
 from hftel import errors
 
 cdef extern from *:
@@ -294,14 +298,15 @@ cdef class Segment:
 cdef class Counter:
     """A counter series: only goes up. `inc()` is safe from any thread of any process."""
 
-    def inc(self, int64_t amount=1):
+    def inc(self, amount=1):
         """Adds `amount` (an integer >= 0)."""
-        if amount < 0:
+        cdef int64_t n = amount if PyLong_Check(amount) else _as_integer(amount)
+        if n < 0:
             raise ValueError("counters only go up: inc() takes an amount >= 0")
         if self.single_writer:
-            hftel_counter_add(&self.handle, <uint64_t>amount)
+            hftel_counter_add(&self.handle, <uint64_t>n)
         else:
-            hftel_counter_add_atomic(&self.handle, <uint64_t>amount)
+            hftel_counter_add_atomic(&self.handle, <uint64_t>n)
 
     def get(self):
         return hftel_counter_get(&self.handle)
@@ -310,14 +315,15 @@ cdef class Counter:
 cdef class IntGauge:
     """A gauge holding a signed 64-bit integer."""
 
-    def set(self, int64_t value):
-        hftel_gauge_set(&self.handle, value)
+    def set(self, value):
+        hftel_gauge_set(&self.handle, value if PyLong_Check(value) else _as_integer(value))
 
-    def inc(self, int64_t amount=1):
-        self.add(amount)
+    def inc(self, amount=1):
+        self.add(amount if PyLong_Check(amount) else _as_integer(amount))
 
-    def dec(self, int64_t amount=1):
-        self.add(-amount)
+    def dec(self, amount=1):
+        cdef int64_t n = amount if PyLong_Check(amount) else _as_integer(amount)
+        self.add(-n)
 
     def get(self):
         return hftel_gauge_get(&self.handle)
@@ -342,9 +348,10 @@ cdef class Gauge:
 cdef class Histogram:
     """A histogram of integer values (nanoseconds, by convention), in fixed buckets."""
 
-    def observe(self, int64_t value):
-        """Records `value`; a negative value (a clock step) counts as 0."""
-        self.record(<uint64_t>value if value > 0 else 0)
+    def observe(self, value):
+        """Records `value`, an integer (nanoseconds by convention); a negative one counts as 0."""
+        cdef int64_t n = value if PyLong_Check(value) else _as_integer(value)
+        self.record(<uint64_t>n if n > 0 else 0)
 
     def time(self):
         """A context manager that observes the nanoseconds spent inside it (monotonic clock)."""

@@ -38,7 +38,8 @@ def describe(snapshot: Snapshot, previous: Snapshot | None, elapsed: float) -> s
     lines = [f"epoch {snapshot.info.epoch:#018x}  pid {snapshot.info.creator_pid}  series {snapshot.info.series}"]
     for series in snapshot.series:
         labels = ",".join(f'{k}="{v}"' for k, v in series.labels.items())
-        name = f"{series.name}{{{labels}}}" if labels else series.name
+        sample = f"{series.name}_total" if series.kind == "counter" else series.name
+        name = f"{sample}{{{labels}}}" if labels else sample
         if series.kind == "histogram":
             lines.append(f"  {name:48s} count {series.count:>10,}  p50 {series.quantile(0.5):>9,.0f} ns  "
                          f"p99 {series.quantile(0.99):>9,.0f} ns")
