@@ -9,7 +9,7 @@
  * metric values, and by the exporter, which only reads them. All integers are in the host's native
  * byte order: a segment never leaves the machine that made it.
  *
- *   0              HEADER_LENGTH       descriptors_offset + capacity * DESCRIPTOR_LENGTH
+ *   0              HEADER_LENGTH       values_offset (descriptors end, rounded up to VALUE_ALIGNMENT)
  *   +--------------+-------------------+---------------------------------------------+
  *   | header       | descriptor table  | values area                                 |
  *   | (one page)   | capacity records  | counters, gauges and histogram blocks        |
@@ -64,8 +64,7 @@ extern "C" {
 /* ---------------------------------------------------------------------------------------------
  * Header: the first page of the segment.
  *
- *   0                   1                   2                   3
- *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *   (one row per field, in order; the type gives its size)
  *  +---------------------------------------------------------------+  line 0: identity
  *  |                    Magic "HFTELSEG" (u64)                     |  (written once, at creation)
  *  +---------------------------------------------------------------+
@@ -189,8 +188,7 @@ HFTEL_STATIC_ASSERT(offsetof(hftel_header, engine_state) == HFTEL_ENGINE_STATE_O
 /* ---------------------------------------------------------------------------------------------
  * Descriptor: one fixed-length record per series (a metric name plus one label set).
  *
- *   0                   1                   2                   3
- *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *   (one row per field, in order; the type gives its size)
  *  +---------------------------------------------------------------+
  *  |                    State (i32)                                |  <- release-stored LAST
  *  +-------------------------------+-------------------------------+
@@ -314,7 +312,7 @@ HFTEL_STATIC_ASSERT(offsetof(hftel_descriptor, help) == HFTEL_HELP_OFFSET, "help
  *
  * There is no count word: a reader derives _count as the sum of the bucket counts, so a snapshot's
  * _count always equals its +Inf bucket and its cumulative buckets never decrease. The sum is read
- * separately and may lag the counts by the observations in flight.
+ * after the counts, so it may miss or include the few observations in flight during the read.
  * ------------------------------------------------------------------------------------------ */
 
 #define HFTEL_MAX_BUCKETS 256u

@@ -9,7 +9,10 @@
  *   - hftel_segment_create, _attach, _close: one caller per hftel_segment.
  *   - hftel_register: any thread of any process; serialised by the registration lock in the header.
  *     The lock word holds the holder's pid, so a holder that died is detected and the lock taken
- *     over instead of wedging every later registration.
+ *     over instead of wedging every later registration. This assumes every registrant shares one
+ *     pid namespace; a holder's pid reused by a live process makes the lock time out (BUSY) after
+ *     HFTEL_LOCK_TIMEOUT_NS. A registrant that dies mid-registration leaves its descriptor
+ *     ALLOCATED and its value space used for good: readers skip it, nothing reclaims it.
  *   - hftel_segment_check_*, hftel_find, hftel_bind_*: any thread, any time (read only).
  */
 #ifndef HFTEL_REGISTRY_H
@@ -49,12 +52,19 @@ typedef struct hftel_error {
     char message[HFTEL_ERROR_MESSAGE_LENGTH];
 } hftel_error;
 
+/* A mapped segment. The geometry is copied out of the header once it has been checked, and every
+ * address is computed from this private copy: a process that rewrites the shared header later
+ * cannot steer a reader outside its mapping. */
 typedef struct hftel_segment {
     uint8_t *base;
     uint64_t length;
     int writable;
     uint64_t device; /* st_dev and st_ino of the file mapped, to tell a recreated segment apart */
     uint64_t inode;
+    uint64_t descriptors_offset;
+    uint32_t descriptor_capacity;
+    uint64_t values_offset;
+    uint64_t values_length;
 } hftel_segment;
 
 typedef struct hftel_segment_options {
@@ -100,14 +110,20 @@ static inline hftel_header *hftel_segment_header(const hftel_segment *segment)
 
 static inline hftel_descriptor *hftel_descriptor_at(const hftel_segment *segment, uint32_t index)
 {
-    const hftel_header *header = hftel_segment_header(segment);
-    return (hftel_descriptor *)(segment->base + header->descriptors_offset +
+    return (hftel_descriptor *)(segment->base + segment->descriptors_offset +
                                 (uint64_t)index * HFTEL_DESCRIPTOR_LENGTH);
 }
 
 static inline uint8_t *hftel_value_at(const hftel_segment *segment, uint64_t value_offset)
 {
-    return segment->base + hftel_segment_header(segment)->values_offset + value_offset;
+    return segment->base + segment->values_offset + value_offset;
+}
+
+/* Published descriptors so far, never more than the checked capacity. */
+static inline uint32_t hftel_segment_descriptor_count(const hftel_segment *segment)
+{
+    uint32_t count = __atomic_load_n(&hftel_segment_header(segment)->descriptor_count, __ATOMIC_ACQUIRE);
+    return count < segment->descriptor_capacity ? count : segment->descriptor_capacity;
 }
 
 static inline uint64_t hftel_realtime_ns(void)
@@ -305,20 +321,22 @@ static inline hftel_status hftel_check_buckets(uint16_t scheme, uint32_t count, 
     return HFTEL_OK;
 }
 
-/* Checks a descriptor that reads PUBLISHED. Call it before trusting any of its fields. */
-static inline hftel_status hftel_segment_check_descriptor(const hftel_segment *segment, uint32_t index,
-                                                          hftel_error *error)
+/* Copies a descriptor that reads PUBLISHED into *out and checks the copy, so that nobody can change
+ * a field between its check and its use. Trust only the copy, and only when this returns HFTEL_OK. */
+static inline hftel_status hftel_segment_read_descriptor(const hftel_segment *segment, uint32_t index,
+                                                         hftel_descriptor *out, hftel_error *error)
 {
-    const hftel_header *header = hftel_segment_header(segment);
-    if (index >= header->descriptor_capacity) {
+    if (index >= segment->descriptor_capacity) {
         return hftel_fail(error, HFTEL_ERROR_INVALID, "descriptor %u is beyond the capacity %u", index,
-                          header->descriptor_capacity);
+                          segment->descriptor_capacity);
     }
-    const hftel_descriptor *d = hftel_descriptor_at(segment, index);
-    int32_t state = __atomic_load_n(&d->state, __ATOMIC_ACQUIRE);
+    const hftel_descriptor *shared = hftel_descriptor_at(segment, index);
+    int32_t state = __atomic_load_n(&shared->state, __ATOMIC_ACQUIRE);
     if (state != HFTEL_DESCRIPTOR_PUBLISHED) {
         return hftel_fail(error, HFTEL_ERROR_CORRUPT, "descriptor %u is not published (state %d)", index, state);
     }
+    memcpy(out, shared, sizeof *out);
+    const hftel_descriptor *d = out;
     if (d->type < HFTEL_COUNTER || d->type > HFTEL_HISTOGRAM) {
         return hftel_fail(error, HFTEL_ERROR_CORRUPT, "descriptor %u has unknown type %u", index, d->type);
     }
@@ -333,7 +351,7 @@ static inline hftel_status hftel_segment_check_descriptor(const hftel_segment *s
         return hftel_fail(error, HFTEL_ERROR_CORRUPT, "descriptor %u (%.*s) has help length %u > %u", index,
                           (int)d->name_length, d->name, d->help_length, HFTEL_HELP_MAX_LENGTH);
     }
-    uint64_t values_length = header->values_length;
+    uint64_t values_length = segment->values_length;
     if (d->value_offset % HFTEL_VALUE_ALIGNMENT != 0u || d->value_offset > values_length ||
         d->value_length > values_length - d->value_offset) {
         return hftel_fail(error, HFTEL_ERROR_CORRUPT,
@@ -359,6 +377,40 @@ static inline hftel_status hftel_segment_check_descriptor(const hftel_segment *s
                             d->sub_bucket_bits, &detail) != HFTEL_OK) {
         return hftel_fail(error, HFTEL_ERROR_CORRUPT, "descriptor %u (%.*s): %s", index, (int)d->name_length, d->name,
                           detail.message);
+    }
+    return HFTEL_OK;
+}
+
+/* Checks a published descriptor in place. */
+static inline hftel_status hftel_segment_check_descriptor(const hftel_segment *segment, uint32_t index,
+                                                          hftel_error *error)
+{
+    hftel_descriptor copy;
+    return hftel_segment_read_descriptor(segment, index, &copy, error);
+}
+
+/* The checked geometry of a segment, copied from its header into the private hftel_segment. */
+static inline void hftel_segment_take_geometry(hftel_segment *segment)
+{
+    const hftel_header *header = hftel_segment_header(segment);
+    segment->descriptors_offset = header->descriptors_offset;
+    segment->descriptor_capacity = header->descriptor_capacity;
+    segment->values_offset = header->values_offset;
+    segment->values_length = header->values_length;
+}
+
+/* Checks the header again, and that its geometry is still the one this mapping took. */
+static inline hftel_status hftel_segment_recheck(const hftel_segment *segment, hftel_error *error)
+{
+    hftel_status status = hftel_segment_check_header(segment->base, segment->length, error);
+    if (status != HFTEL_OK) {
+        return status;
+    }
+    const hftel_header *header = hftel_segment_header(segment);
+    if (header->descriptors_offset != segment->descriptors_offset ||
+        header->descriptor_capacity != segment->descriptor_capacity ||
+        header->values_offset != segment->values_offset || header->values_length != segment->values_length) {
+        return hftel_fail(error, HFTEL_ERROR_CORRUPT, "the header's geometry changed after it was attached (forged)");
     }
     return HFTEL_OK;
 }
@@ -389,18 +441,18 @@ static inline hftel_status hftel_segment_map(int fd, const char *path, int writa
     if (fstat(fd, &info) != 0) {
         int saved = errno;
         close(fd);
-        return hftel_fail(error, HFTEL_ERROR_IO, "cannot stat %s: %s", path, strerror(saved));
+        return hftel_fail(error, HFTEL_ERROR_IO, "cannot stat segment: %s: %s", strerror(saved), path);
     }
     if ((uint64_t)info.st_size < HFTEL_HEADER_LENGTH) {
         close(fd);
-        return hftel_fail(error, HFTEL_ERROR_CORRUPT, "%s is truncated: %lld bytes, the header alone is %u", path,
-                          (long long)info.st_size, HFTEL_HEADER_LENGTH);
+        return hftel_fail(error, HFTEL_ERROR_CORRUPT, "truncated: %lld bytes, the header alone is %u (segment %s)",
+                          (long long)info.st_size, HFTEL_HEADER_LENGTH, path);
     }
     void *base = mmap(NULL, (size_t)info.st_size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
     int saved = errno;
     close(fd);
     if (base == MAP_FAILED) {
-        return hftel_fail(error, HFTEL_ERROR_IO, "cannot map %s: %s", path, strerror(saved));
+        return hftel_fail(error, HFTEL_ERROR_IO, "cannot map segment: %s: %s", strerror(saved), path);
     }
     out->base = (uint8_t *)base;
     out->length = (uint64_t)info.st_size;
@@ -423,9 +475,10 @@ static inline void hftel_segment_close(hftel_segment *segment)
 static inline hftel_status hftel_segment_attach(const char *path, int writable, hftel_segment *out,
                                                 hftel_error *error)
 {
+    memset(out, 0, sizeof *out);
     int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
     if (fd < 0) {
-        return hftel_fail(error, HFTEL_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+        return hftel_fail(error, HFTEL_ERROR_IO, "cannot open segment: %s: %s", strerror(errno), path);
     }
     hftel_status status = hftel_segment_map(fd, path, writable, out, error);
     if (status != HFTEL_OK) {
@@ -435,8 +488,9 @@ static inline hftel_status hftel_segment_attach(const char *path, int writable, 
     status = hftel_segment_check_header(out->base, out->length, &detail);
     if (status != HFTEL_OK) {
         hftel_segment_close(out);
-        return hftel_fail(error, status, "%s: %s", path, detail.message);
+        return hftel_fail(error, status, "%s (segment %s)", detail.message, path);
     }
+    hftel_segment_take_geometry(out);
     return HFTEL_OK;
 }
 
@@ -446,6 +500,7 @@ static inline hftel_status hftel_segment_attach(const char *path, int writable, 
 static inline hftel_status hftel_segment_create(const char *path, const hftel_segment_options *options,
                                                 hftel_segment *out, hftel_error *error)
 {
+    memset(out, 0, sizeof *out);
     if (options->descriptor_capacity == 0u || options->descriptor_capacity > HFTEL_MAX_DESCRIPTOR_CAPACITY) {
         return hftel_fail(error, HFTEL_ERROR_INVALID, "descriptor capacity %u is outside 1..%u",
                           options->descriptor_capacity, HFTEL_MAX_DESCRIPTOR_CAPACITY);
@@ -454,8 +509,10 @@ static inline hftel_status hftel_segment_create(const char *path, const hftel_se
         return hftel_fail(error, HFTEL_ERROR_INVALID, "values length %llu is outside 1..2^40",
                           (unsigned long long)options->values_length);
     }
-    if (options->mode & ~0777u) {
-        return hftel_fail(error, HFTEL_ERROR_INVALID, "mode %o has bits outside 0777", options->mode);
+    if ((options->mode & ~0777u) || (options->mode & 0600u) != 0600u) {
+        return hftel_fail(error, HFTEL_ERROR_INVALID,
+                          "mode %o must stay within 0777 and let the owner read and write (0600 or 0640)",
+                          options->mode);
     }
     uint64_t descriptors_offset = HFTEL_HEADER_LENGTH;
     uint64_t values_offset = hftel_align(descriptors_offset + (uint64_t)options->descriptor_capacity *
@@ -471,15 +528,15 @@ static inline hftel_status hftel_segment_create(const char *path, const hftel_se
     unlink(temporary);
     int fd = open(temporary, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)options->mode);
     if (fd < 0) {
-        return hftel_fail(error, HFTEL_ERROR_IO, "cannot create %s: %s", temporary, strerror(errno));
+        return hftel_fail(error, HFTEL_ERROR_IO, "cannot create segment: %s: %s", strerror(errno), temporary);
     }
     /* The umask may have narrowed the mode; set exactly what was asked for. */
     if (fchmod(fd, (mode_t)options->mode) != 0 || ftruncate(fd, (off_t)length) != 0) {
         int saved = errno;
         close(fd);
         unlink(temporary);
-        return hftel_fail(error, HFTEL_ERROR_IO, "cannot size %s to %llu bytes: %s", temporary,
-                          (unsigned long long)length, strerror(saved));
+        return hftel_fail(error, HFTEL_ERROR_IO, "cannot size segment to %llu bytes: %s: %s",
+                          (unsigned long long)length, strerror(saved), temporary);
     }
     hftel_status status = hftel_segment_map(fd, temporary, 1, out, error);
     if (status != HFTEL_OK) {
@@ -501,12 +558,12 @@ static inline hftel_status hftel_segment_create(const char *path, const hftel_se
     header->heartbeat_ns = header->start_time_ns;
     header->engine_state = HFTEL_ENGINE_RUNNING;
     __atomic_store_n(&header->layout_version, HFTEL_LAYOUT_VERSION, __ATOMIC_RELEASE);
+    hftel_segment_take_geometry(out);
     if (rename(temporary, path) != 0) {
         int saved = errno;
         hftel_segment_close(out);
         unlink(temporary);
-        return hftel_fail(error, HFTEL_ERROR_IO, "cannot move %s into place at %s: %s", temporary, path,
-                          strerror(saved));
+        return hftel_fail(error, HFTEL_ERROR_IO, "cannot move segment into place: %s: %s", strerror(saved), path);
     }
     return HFTEL_OK;
 }
@@ -559,9 +616,11 @@ static inline void hftel_unlock_registration(const hftel_segment *segment)
     __atomic_store_n(&hftel_segment_header(segment)->registration_lock, (int64_t)0, __ATOMIC_RELEASE);
 }
 
-static inline int hftel_same_text(const char *stored, uint16_t stored_length, const char *text, size_t length)
+/* Compares a field of a shared descriptor; a forged length longer than its field never matches. */
+static inline int hftel_same_text(const char *stored, uint16_t stored_length, uint32_t field_length,
+                                  const char *text, size_t length)
 {
-    return stored_length == length && memcmp(stored, text, length) == 0;
+    return stored_length == length && length <= field_length && memcmp(stored, text, length) == 0;
 }
 
 static inline const char *hftel_type_name(uint16_t type)
@@ -625,18 +684,14 @@ static inline hftel_status hftel_check_spec(const hftel_metric_spec *spec, size_
 /* Finds the published series with this name and rendered labels. Returns 1 and sets *index if so. */
 static inline int hftel_find(const hftel_segment *segment, const char *name, const char *labels, uint32_t *index)
 {
-    const hftel_header *header = hftel_segment_header(segment);
-    uint32_t count = __atomic_load_n(&header->descriptor_count, __ATOMIC_ACQUIRE);
-    if (count > header->descriptor_capacity) {
-        count = header->descriptor_capacity;
-    }
+    uint32_t count = hftel_segment_descriptor_count(segment);
     size_t name_length = strlen(name);
     size_t labels_length = strlen(labels);
     for (uint32_t i = 0; i < count; i++) {
         const hftel_descriptor *d = hftel_descriptor_at(segment, i);
         if (__atomic_load_n(&d->state, __ATOMIC_ACQUIRE) == HFTEL_DESCRIPTOR_PUBLISHED &&
-            hftel_same_text(d->name, d->name_length, name, name_length) &&
-            hftel_same_text(d->labels, d->labels_length, labels, labels_length)) {
+            hftel_same_text(d->name, d->name_length, HFTEL_NAME_MAX_LENGTH, name, name_length) &&
+            hftel_same_text(d->labels, d->labels_length, HFTEL_LABELS_MAX_LENGTH, labels, labels_length)) {
             *index = i;
             return 1;
         }
@@ -674,12 +729,19 @@ static inline hftel_status hftel_register(const hftel_segment *segment, const hf
         return status;
     }
     hftel_header *header = hftel_segment_header(segment);
-    uint32_t count = header->descriptor_count;
+    uint32_t count = hftel_segment_descriptor_count(segment);
     for (uint32_t i = 0; i < count; i++) {
-        const hftel_descriptor *d = hftel_descriptor_at(segment, i);
-        if (__atomic_load_n(&d->state, __ATOMIC_ACQUIRE) != HFTEL_DESCRIPTOR_PUBLISHED ||
-            !hftel_same_text(d->name, d->name_length, spec->name, name_length)) {
+        const hftel_descriptor *shared = hftel_descriptor_at(segment, i);
+        if (__atomic_load_n(&shared->state, __ATOMIC_ACQUIRE) != HFTEL_DESCRIPTOR_PUBLISHED ||
+            !hftel_same_text(shared->name, shared->name_length, HFTEL_NAME_MAX_LENGTH, spec->name, name_length)) {
             continue;
+        }
+        hftel_descriptor checked;
+        const hftel_descriptor *d = &checked;
+        status = hftel_segment_read_descriptor(segment, i, &checked, error);
+        if (status != HFTEL_OK) {
+            hftel_unlock_registration(segment);
+            return status;
         }
         if (d->type != spec->type) {
             hftel_unlock_registration(segment);
@@ -691,7 +753,7 @@ static inline hftel_status hftel_register(const hftel_segment *segment, const hf
             return hftel_fail(error, HFTEL_ERROR_CONFLICT, "histogram '%s' is already registered with other buckets",
                               spec->name);
         }
-        if (hftel_same_text(d->labels, d->labels_length, spec->labels, labels_length)) {
+        if (hftel_same_text(d->labels, d->labels_length, HFTEL_LABELS_MAX_LENGTH, spec->labels, labels_length)) {
             hftel_unlock_registration(segment);
             *index = i;
             return HFTEL_OK;
@@ -700,22 +762,22 @@ static inline hftel_status hftel_register(const hftel_segment *segment, const hf
 
     uint64_t value_length = spec->type == HFTEL_HISTOGRAM ? hftel_histogram_block_length(spec->bucket_count)
                                                           : HFTEL_VALUE_ALIGNMENT;
-    if (count >= header->descriptor_capacity) {
+    if (count >= segment->descriptor_capacity) {
         hftel_unlock_registration(segment);
         return hftel_fail(error, HFTEL_ERROR_FULL, "cannot register '%s': the descriptor table is full (%u series)",
-                          spec->name, header->descriptor_capacity);
+                          spec->name, segment->descriptor_capacity);
     }
-    if (header->values_used > header->values_length ||
-        value_length > header->values_length - header->values_used) {
+    uint64_t values_used = header->values_used;
+    if (values_used > segment->values_length || value_length > segment->values_length - values_used) {
         hftel_unlock_registration(segment);
         return hftel_fail(error, HFTEL_ERROR_FULL,
                           "cannot register '%s': the values area is full (%llu of %llu bytes used)", spec->name,
-                          (unsigned long long)header->values_used, (unsigned long long)header->values_length);
+                          (unsigned long long)values_used, (unsigned long long)segment->values_length);
     }
     hftel_descriptor *d = hftel_descriptor_at(segment, count);
     __atomic_store_n(&d->state, (int32_t)HFTEL_DESCRIPTOR_ALLOCATED, __ATOMIC_RELAXED);
     __atomic_store_n(&header->descriptor_count, count + 1u, __ATOMIC_RELEASE);
-    uint64_t value_offset = header->values_used;
+    uint64_t value_offset = values_used;
     __atomic_store_n(&header->values_used, value_offset + value_length, __ATOMIC_RELEASE);
 
     d->type = spec->type;
@@ -747,26 +809,25 @@ static inline hftel_status hftel_register(const hftel_segment *segment, const hf
  * ------------------------------------------------------------------------------------------ */
 
 static inline hftel_status hftel_bind_checked(const hftel_segment *segment, uint32_t index, uint16_t type,
-                                              const hftel_descriptor **out, hftel_error *error)
+                                              hftel_descriptor *d, hftel_error *error)
 {
-    hftel_status status = hftel_segment_check_descriptor(segment, index, error);
+    hftel_status status = hftel_segment_read_descriptor(segment, index, d, error);
     if (status != HFTEL_OK) {
         return status;
     }
-    const hftel_descriptor *d = hftel_descriptor_at(segment, index);
     if (d->type != type) {
         return hftel_fail(error, HFTEL_ERROR_CONFLICT, "'%.*s' is %s, not %s", (int)d->name_length, d->name,
                           hftel_type_name(d->type), hftel_type_name(type));
     }
-    *out = d;
     return HFTEL_OK;
 }
 
 static inline hftel_status hftel_bind_counter(const hftel_segment *segment, uint32_t index, hftel_counter *out,
                                               hftel_error *error)
 {
-    const hftel_descriptor *d;
-    hftel_status status = hftel_bind_checked(segment, index, HFTEL_COUNTER, &d, error);
+    hftel_descriptor checked;
+    const hftel_descriptor *d = &checked;
+    hftel_status status = hftel_bind_checked(segment, index, HFTEL_COUNTER, &checked, error);
     if (status == HFTEL_OK) {
         out->value = (uint64_t *)hftel_value_at(segment, d->value_offset);
     }
@@ -776,8 +837,9 @@ static inline hftel_status hftel_bind_counter(const hftel_segment *segment, uint
 static inline hftel_status hftel_bind_gauge(const hftel_segment *segment, uint32_t index, hftel_gauge *out,
                                             hftel_error *error)
 {
-    const hftel_descriptor *d;
-    hftel_status status = hftel_bind_checked(segment, index, HFTEL_GAUGE_INT, &d, error);
+    hftel_descriptor checked;
+    const hftel_descriptor *d = &checked;
+    hftel_status status = hftel_bind_checked(segment, index, HFTEL_GAUGE_INT, &checked, error);
     if (status == HFTEL_OK) {
         out->value = (int64_t *)hftel_value_at(segment, d->value_offset);
     }
@@ -787,8 +849,9 @@ static inline hftel_status hftel_bind_gauge(const hftel_segment *segment, uint32
 static inline hftel_status hftel_bind_float_gauge(const hftel_segment *segment, uint32_t index,
                                                   hftel_float_gauge *out, hftel_error *error)
 {
-    const hftel_descriptor *d;
-    hftel_status status = hftel_bind_checked(segment, index, HFTEL_GAUGE_FLOAT, &d, error);
+    hftel_descriptor checked;
+    const hftel_descriptor *d = &checked;
+    hftel_status status = hftel_bind_checked(segment, index, HFTEL_GAUGE_FLOAT, &checked, error);
     if (status == HFTEL_OK) {
         out->bits = (uint64_t *)hftel_value_at(segment, d->value_offset);
     }
@@ -798,8 +861,9 @@ static inline hftel_status hftel_bind_float_gauge(const hftel_segment *segment, 
 static inline hftel_status hftel_bind_histogram(const hftel_segment *segment, uint32_t index,
                                                 hftel_histogram *out, hftel_error *error)
 {
-    const hftel_descriptor *d;
-    hftel_status status = hftel_bind_checked(segment, index, HFTEL_HISTOGRAM, &d, error);
+    hftel_descriptor checked;
+    const hftel_descriptor *d = &checked;
+    hftel_status status = hftel_bind_checked(segment, index, HFTEL_HISTOGRAM, &checked, error);
     if (status == HFTEL_OK) {
         uint8_t *block = hftel_value_at(segment, d->value_offset);
         out->bounds = (const uint64_t *)block;

@@ -127,9 +127,9 @@ cdef class Segment:
         return (self.segment.device, self.segment.inode)
 
     def check_header(self):
-        """Checks the header again (the dynamic words may have changed); raises on a bad one."""
+        """Checks the header again, and that its geometry is the one attached; raises on a bad one."""
         cdef hftel_error error
-        cdef hftel_status status = hftel_segment_check_header(self.segment.base, self.segment.length, &error)
+        cdef hftel_status status = hftel_segment_recheck(&self.segment, &error)
         if status != HFTEL_OK:
             _raise(status, &error)
 
@@ -150,38 +150,37 @@ cdef class Segment:
         }
 
     def descriptor_count(self):
-        cdef hftel_header *h = hftel_segment_header(&self.segment)
-        return min(h.descriptor_count, h.descriptor_capacity)
+        return hftel_segment_descriptor_count(&self.segment)
 
     def is_published(self, uint32_t index):
-        cdef hftel_header *h = hftel_segment_header(&self.segment)
-        if index >= h.descriptor_capacity:
+        if index >= self.segment.descriptor_capacity:
             return False
         return hftel_descriptor_at(&self.segment, index).state == HFTEL_DESCRIPTOR_PUBLISHED
 
     def descriptor(self, uint32_t index):
-        """The fields of a published descriptor, after checking it; raises SegmentError if forged."""
+        """The fields of a published descriptor, from a checked private copy; SegmentError if forged."""
+        cdef hftel_descriptor d
         cdef hftel_error error
-        cdef hftel_status status = hftel_segment_check_descriptor(&self.segment, index, &error)
+        cdef hftel_status status = hftel_segment_read_descriptor(&self.segment, index, &d, &error)
         if status != HFTEL_OK:
             _raise(status, &error)
-        cdef hftel_descriptor *d = hftel_descriptor_at(&self.segment, index)
         cdef const uint64_t *bounds
-        result = {
-            "index": index,
-            "type": d.type,
-            "name": d.name[:d.name_length].decode("ascii"),
-            "labels": d.labels[:d.labels_length].decode("utf-8"),
-            "help": d.help[:d.help_length].decode("utf-8"),
-            "bucket_scheme": d.bucket_scheme,
-            "bounds": (),
-        }
+        try:
+            result = {
+                "index": index,
+                "type": d.type,
+                "name": d.name[:d.name_length].decode("ascii"),
+                "labels": d.labels[:d.labels_length].decode("utf-8"),
+                "help": d.help[:d.help_length].decode("utf-8"),
+                "value_offset": d.value_offset,
+                "bucket_count": d.bucket_count if d.type == HFTEL_HISTOGRAM else 0,
+                "bounds": (),
+            }
+        except UnicodeDecodeError as problem:
+            raise errors.SegmentError(f"descriptor {index} holds text that is not UTF-8: {problem}") from None
         if d.type == HFTEL_HISTOGRAM:
             bounds = <const uint64_t *>hftel_value_at(&self.segment, d.value_offset)
             result["bounds"] = tuple([bounds[i] for i in range(d.bucket_count)])
-            result["low_exponent"] = d.low_exponent
-            result["high_exponent"] = d.high_exponent
-            result["sub_bucket_bits"] = d.sub_bucket_bits
         return result
 
     def register(self, uint16_t kind, str name, str labels, str help, uint16_t scheme=HFTEL_BUCKETS_NONE,
@@ -253,10 +252,11 @@ cdef class Segment:
         handle.single_writer = single_writer
         return handle
 
-    def read_value(self, uint32_t index, uint16_t kind):
-        """The current value of a checked counter or gauge descriptor."""
-        cdef hftel_descriptor *d = hftel_descriptor_at(&self.segment, index)
-        cdef uint64_t bits = hftel_load_u64(<uint64_t *>hftel_value_at(&self.segment, d.value_offset))
+    def read_value(self, uint64_t value_offset, uint16_t kind):
+        """The current value of a counter or gauge at a checked value offset."""
+        if value_offset > self.segment.values_length - 8 or value_offset % HFTEL_VALUE_ALIGNMENT:
+            raise errors.SegmentError(f"value offset {value_offset} is outside the values area")
+        cdef uint64_t bits = hftel_load_u64(<uint64_t *>hftel_value_at(&self.segment, value_offset))
         cdef double real
         if kind == HFTEL_COUNTER:
             return bits
@@ -265,12 +265,14 @@ cdef class Segment:
         memcpy(&real, &bits, sizeof(real))
         return real
 
-    def read_histogram(self, uint32_t index):
-        """(per-bucket counts including +Inf, sum) of a checked histogram descriptor. Never blocks."""
-        cdef hftel_descriptor *d = hftel_descriptor_at(&self.segment, index)
-        cdef uint8_t *block = hftel_value_at(&self.segment, d.value_offset)
-        cdef uint64_t *counts = <uint64_t *>(block + hftel_histogram_counts_offset(d.bucket_count))
-        cdef uint32_t n = d.bucket_count + 1
+    def read_histogram(self, uint64_t value_offset, uint32_t bucket_count):
+        """(per-bucket counts including +Inf, sum) of a histogram at a checked offset. Never blocks."""
+        if (bucket_count == 0 or bucket_count > HFTEL_MAX_BUCKETS or value_offset > self.segment.values_length
+                or hftel_histogram_block_length(bucket_count) > self.segment.values_length - value_offset):
+            raise errors.SegmentError(f"histogram block at {value_offset} is outside the values area")
+        cdef uint8_t *block = hftel_value_at(&self.segment, value_offset)
+        cdef uint64_t *counts = <uint64_t *>(block + hftel_histogram_counts_offset(bucket_count))
+        cdef uint32_t n = bucket_count + 1
         buckets = [hftel_load_u64(&counts[i]) for i in range(n)]
         return buckets, hftel_load_u64(&counts[n])
 

@@ -147,6 +147,10 @@ cdef extern from "hftel_registry.h" nogil:
         int writable
         uint64_t device
         uint64_t inode
+        uint64_t descriptors_offset
+        uint32_t descriptor_capacity
+        uint64_t values_offset
+        uint64_t values_length
 
     ctypedef struct hftel_segment_options:
         uint32_t descriptor_capacity
@@ -173,6 +177,10 @@ cdef extern from "hftel_registry.h" nogil:
 
     hftel_status hftel_segment_check_header(const uint8_t *base, uint64_t length, hftel_error *error)
     hftel_status hftel_segment_check_descriptor(const hftel_segment *segment, uint32_t index, hftel_error *error)
+    hftel_status hftel_segment_read_descriptor(const hftel_segment *segment, uint32_t index,
+                                               hftel_descriptor *out, hftel_error *error)
+    hftel_status hftel_segment_recheck(const hftel_segment *segment, hftel_error *error)
+    uint32_t hftel_segment_descriptor_count(const hftel_segment *segment)
     hftel_status hftel_segment_create(const char *path, const hftel_segment_options *options,
                                       hftel_segment *out, hftel_error *error)
     hftel_status hftel_segment_attach(const char *path, int writable, hftel_segment *out, hftel_error *error)

@@ -136,6 +136,8 @@ class _Known:
     help: str
     labels: Mapping[str, str]
     bounds: tuple[int, ...]
+    value_offset: int
+    bucket_count: int
 
 
 class Reader:
@@ -214,7 +216,7 @@ class Reader:
         series = []
         for known in self._known:
             if known.kind == "histogram":
-                counts, total = self._segment.read_histogram(known.index)
+                counts, total = self._segment.read_histogram(known.value_offset, known.bucket_count)
                 cumulative, running = [], 0
                 for count in counts:
                     running += count
@@ -222,7 +224,7 @@ class Reader:
                 series.append(Series(known.name, known.kind, known.help, known.labels,
                                      bounds=known.bounds, cumulative=tuple(cumulative), sum=total))
             else:
-                value = self._segment.read_value(known.index, known.type)
+                value = self._segment.read_value(known.value_offset, known.type)
                 series.append(Series(known.name, known.kind, known.help, known.labels, value=value))
         return Snapshot(self.info(), tuple(series))
 
@@ -231,11 +233,17 @@ class Reader:
         candidates = self._pending + list(range(self._seen, count))
         self._seen = count
         self._pending = []
-        for index in candidates:
+        for position, index in enumerate(candidates):
             if not self._segment.is_published(index):
                 self._pending.append(index)
                 continue
-            fields = self._segment.descriptor(index)
+            try:
+                fields = self._segment.descriptor(index)
+            except Exception:
+                # Keep it, and all not yet looked at, for the next snapshot: a forged descriptor
+                # is refused every time, never forgotten.
+                self._pending.extend(candidates[position:])
+                raise
             self._known.append(_Known(
                 index=index,
                 type=fields["type"],
@@ -244,6 +252,8 @@ class Reader:
                 help=fields["help"],
                 labels=parse_labels(fields["labels"]),
                 bounds=fields["bounds"],
+                value_offset=fields["value_offset"],
+                bucket_count=fields["bucket_count"],
             ))
         if candidates:
             self._known.sort(key=lambda known: known.index)

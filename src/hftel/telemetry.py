@@ -51,6 +51,7 @@ class Telemetry:
         self._single_writer = single_writer
         self._heartbeat: threading.Thread | None = None
         self._closed = False
+        self._pid = os.getpid()  # a forked child must not close its parent's segment
 
     @classmethod
     def create(
@@ -177,8 +178,13 @@ class Telemetry:
         if self._heartbeat is not None:
             self._segment.stop_heartbeat()
             self._heartbeat.join()
-        if self._owner:
+        if self._owner and os.getpid() == self._pid:
             self._segment.set_engine_state(_core.ENGINE_CLOSED)
+
+    def __del__(self) -> None:
+        # The heartbeat thread holds only the Segment; stop it when the engine drops its Telemetry.
+        if self._heartbeat is not None:
+            self._segment.stop_heartbeat()
 
     def __enter__(self) -> "Telemetry":
         return self
