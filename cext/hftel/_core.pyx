@@ -60,6 +60,13 @@ cdef object _raise(hftel_status status, hftel_error *error):
     raise errors.RegistrationError(message)
 
 
+cdef inline int _check(hftel_status status, hftel_error *error) except -1:
+    """Raises the exception for a failed C call; returns 0 on HFTEL_OK."""
+    if status != HFTEL_OK:
+        _raise(status, error)
+    return 0
+
+
 cdef inline bytes _text(str value):
     return value.encode("utf-8")
 
@@ -100,9 +107,7 @@ cdef class Segment:
         options.values_length = values_length
         options.mode = mode
         cdef bytes encoded = _text(path)
-        cdef hftel_status status = hftel_segment_create(encoded, &options, &self.segment, &error)
-        if status != HFTEL_OK:
-            _raise(status, &error)
+        _check(hftel_segment_create(encoded, &options, &self.segment, &error), &error)
         self.path = path
         return self
 
@@ -111,9 +116,7 @@ cdef class Segment:
         cdef Segment self = Segment.__new__(Segment)
         cdef hftel_error error
         cdef bytes encoded = _text(path)
-        cdef hftel_status status = hftel_segment_attach(encoded, writable, &self.segment, &error)
-        if status != HFTEL_OK:
-            _raise(status, &error)
+        _check(hftel_segment_attach(encoded, writable, &self.segment, &error), &error)
         self.path = path
         return self
 
@@ -129,9 +132,7 @@ cdef class Segment:
     def check_header(self):
         """Checks the header again, and that its geometry is the one attached; raises on a bad one."""
         cdef hftel_error error
-        cdef hftel_status status = hftel_segment_recheck(&self.segment, &error)
-        if status != HFTEL_OK:
-            _raise(status, &error)
+        _check(hftel_segment_recheck(&self.segment, &error), &error)
 
     def header(self):
         cdef hftel_header *h = hftel_segment_header(&self.segment)
@@ -161,9 +162,7 @@ cdef class Segment:
         """The fields of a published descriptor, from a checked private copy; SegmentError if forged."""
         cdef hftel_descriptor d
         cdef hftel_error error
-        cdef hftel_status status = hftel_segment_read_descriptor(&self.segment, index, &d, &error)
-        if status != HFTEL_OK:
-            _raise(status, &error)
+        _check(hftel_segment_read_descriptor(&self.segment, index, &d, &error), &error)
         cdef const uint64_t *bounds
         try:
             result = {
@@ -207,17 +206,13 @@ cdef class Segment:
         spec.low_exponent = low
         spec.high_exponent = high
         spec.sub_bucket_bits = sub_bits
-        cdef hftel_status status = hftel_register(&self.segment, &spec, &index, &error)
-        if status != HFTEL_OK:
-            _raise(status, &error)
+        _check(hftel_register(&self.segment, &spec, &index, &error), &error)
         return index
 
     def counter(self, uint32_t index, bint single_writer):
         cdef Counter handle = Counter.__new__(Counter)
         cdef hftel_error error
-        cdef hftel_status status = hftel_bind_counter(&self.segment, index, &handle.handle, &error)
-        if status != HFTEL_OK:
-            _raise(status, &error)
+        _check(hftel_bind_counter(&self.segment, index, &handle.handle, &error), &error)
         handle.segment = self
         handle.single_writer = single_writer
         return handle
@@ -225,9 +220,7 @@ cdef class Segment:
     def int_gauge(self, uint32_t index, bint single_writer):
         cdef IntGauge handle = IntGauge.__new__(IntGauge)
         cdef hftel_error error
-        cdef hftel_status status = hftel_bind_gauge(&self.segment, index, &handle.handle, &error)
-        if status != HFTEL_OK:
-            _raise(status, &error)
+        _check(hftel_bind_gauge(&self.segment, index, &handle.handle, &error), &error)
         handle.segment = self
         handle.single_writer = single_writer
         return handle
@@ -235,9 +228,7 @@ cdef class Segment:
     def float_gauge(self, uint32_t index, bint single_writer):
         cdef Gauge handle = Gauge.__new__(Gauge)
         cdef hftel_error error
-        cdef hftel_status status = hftel_bind_float_gauge(&self.segment, index, &handle.handle, &error)
-        if status != HFTEL_OK:
-            _raise(status, &error)
+        _check(hftel_bind_float_gauge(&self.segment, index, &handle.handle, &error), &error)
         handle.segment = self
         handle.single_writer = single_writer
         return handle
@@ -245,9 +236,7 @@ cdef class Segment:
     def histogram(self, uint32_t index, bint single_writer):
         cdef Histogram handle = Histogram.__new__(Histogram)
         cdef hftel_error error
-        cdef hftel_status status = hftel_bind_histogram(&self.segment, index, &handle.handle, &error)
-        if status != HFTEL_OK:
-            _raise(status, &error)
+        _check(hftel_bind_histogram(&self.segment, index, &handle.handle, &error), &error)
         handle.segment = self
         handle.single_writer = single_writer
         return handle
