@@ -6,8 +6,14 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import hftel
+
+# Timing is not what the property tests check: a loaded CI machine must not turn a slow example
+# into a failure.
+settings.register_profile("hftel", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("hftel")
 
 
 @pytest.fixture
