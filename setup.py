@@ -11,7 +11,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 CEXT = Path("cext")
-HEADERS = ["hftel.h", "hftel_registry.h"]
+HEADERS = ["hftel.h", "hftel_registry.h", "hftel_audit.h"]
 PXDS = ["hftel/__init__.pxd", "hftel/chftel.pxd", "hftel/_core.pxd"]
 
 
