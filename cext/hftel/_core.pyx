@@ -71,6 +71,11 @@ cdef inline bytes _text(str value):
     return value.encode("utf-8")
 
 
+def process_is_dead(int64_t pid):
+    """True when no process has this pid (the registration lock's test, shared with the reader)."""
+    return bool(hftel_process_is_dead(pid))
+
+
 def log_linear_bound(unsigned low, unsigned sub_bits, uint32_t index):
     """The upper bound of finite bucket `index` in a log-linear layout (as the C writer sees it)."""
     return hftel_log_linear_bound(low, sub_bits, index)
@@ -119,10 +124,6 @@ cdef class Segment:
         _check(hftel_segment_attach(encoded, writable, &self.segment, &error), &error)
         self.path = path
         return self
-
-    @property
-    def writable(self):
-        return bool(self.segment.writable)
 
     @property
     def identity(self):

@@ -174,6 +174,7 @@ cdef extern from "hftel_registry.h" nogil:
     uint8_t *hftel_value_at(const hftel_segment *segment, uint64_t value_offset)
     uint64_t hftel_realtime_ns()
     uint64_t hftel_monotonic_ns()
+    int hftel_process_is_dead(int64_t pid)
 
     hftel_status hftel_segment_check_header(const uint8_t *base, uint64_t length, hftel_error *error)
     hftel_status hftel_segment_check_descriptor(const hftel_segment *segment, uint32_t index, hftel_error *error)

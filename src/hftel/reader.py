@@ -201,7 +201,7 @@ class Reader:
         if info.engine_closed:
             return EngineStatus.CLOSED
         now = time.time_ns() if now_ns is None else now_ns
-        if _process_is_gone(info.creator_pid) or now - info.heartbeat_ns > stale_after * 1e9:
+        if _core.process_is_dead(info.creator_pid) or now - info.heartbeat_ns > stale_after * 1e9:
             return EngineStatus.DEAD
         return EngineStatus.LIVE
 
@@ -258,12 +258,3 @@ class Reader:
         if candidates:
             self._known.sort(key=lambda known: known.index)
 
-
-def _process_is_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
