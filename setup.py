@@ -1,4 +1,4 @@
-"""Builds the Cython extension hftel._core over cext/hftel.h.
+"""Builds the Cython extensions hftel._core (segment, metrics) and hftel._rings (audit and log rings).
 
 The C headers and the .pxd files are also copied into the package (hftel/include) so that C and
 Cython engines can build against an installed hftel: see hftel.get_include().
@@ -11,7 +11,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 CEXT = Path("cext")
-HEADERS = ["hftel.h", "hftel_registry.h", "hftel_audit.h"]
+HEADERS = ["hftel.h", "hftel_ring.h", "hftel_registry.h", "hftel_writer.h", "hftel_audit.h"]
 PXDS = ["hftel/__init__.pxd", "hftel/chftel.pxd", "hftel/_core.pxd"]
 
 
@@ -27,14 +27,17 @@ class BuildPyWithHeaders(build_py):
             shutil.copyfile(CEXT / name, destination)
 
 
-extension = Extension(
-    "hftel._core",
-    sources=["cext/hftel/_core.pyx"],
-    include_dirs=["cext"],
-    extra_compile_args=["-O3", "-std=c11", "-D_GNU_SOURCE"],
-)
+extensions = [
+    Extension(
+        f"hftel.{name}",
+        sources=[f"cext/hftel/{name}.pyx"],
+        include_dirs=["cext"],
+        extra_compile_args=["-O3", "-std=c11", "-D_GNU_SOURCE"],
+    )
+    for name in ("_core", "_rings")
+]
 
 setup(
-    ext_modules=cythonize([extension], include_path=["cext"], language_level=3),
+    ext_modules=cythonize(extensions, include_path=["cext"], language_level=3),
     cmdclass={"build_py": BuildPyWithHeaders},
 )

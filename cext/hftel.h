@@ -10,11 +10,12 @@
  * byte order: a segment never leaves the machine that made it.
  *
  *   0              HEADER_LENGTH       values_offset (descriptors end, rounded up to VALUE_ALIGNMENT)
- *   +--------------+-------------------+---------------------------------------------+
- *   | header       | descriptor table  | values area                                 |
- *   | (one page)   | capacity records  | counters, gauges and histogram blocks        |
- *   +--------------+-------------------+---------------------------------------------+
- *                  ^ descriptors_offset^ values_offset
+ *   +--------------+-------------------+-------------------------+------------+------------+
+ *   | header       | descriptor table  | values area             | audit ring | log ring   |
+ *   | (one page)   | capacity records  | counters, gauges and    | (see       | (see       |
+ *   |              |                   | histogram blocks        | hftel_ring.h)           |
+ *   +--------------+-------------------+-------------------------+------------+------------+
+ *                  ^ descriptors_offset^ values_offset           ^ audit_ring_offset (page aligned)
  *
  * Concurrency, in one place:
  *   - Recording (hftel_counter_add ...) may happen from any thread of any process. Functions named
@@ -50,7 +51,7 @@ extern "C" {
  * Sizes.
  * ------------------------------------------------------------------------------------------ */
 
-#define HFTEL_LAYOUT_VERSION 1u
+#define HFTEL_LAYOUT_VERSION 2u
 /* "HFTELSEG" read as a little-endian 64-bit word. */
 #define HFTEL_MAGIC 0x4745534c45544648ull
 
@@ -92,7 +93,13 @@ extern "C" {
  *  +---------------------------------------------------------------+
  *  |                    Values Length (u64)                        |
  *  +---------------------------------------------------------------+
- *  |                    Reserved to 128                            |
+ *  |                    Audit Ring Offset (u64, 0: no ring)        |
+ *  +---------------------------------------------------------------+
+ *  |                    Audit Ring Capacity (u64, power of two)    |
+ *  +---------------------------------------------------------------+
+ *  |                    Log Ring Offset (u64, 0: no ring)          |
+ *  +---------------------------------------------------------------+
+ *  |                    Log Ring Capacity (u64, power of two)      |
  *  +---------------------------------------------------------------+  line 2: registration
  *  |                    Registration Lock (i64, holder pid, 0 free)|  (slow path, under the lock)
  *  +---------------------------------------------------------------+
@@ -125,6 +132,10 @@ extern "C" {
 #define HFTEL_DESCRIPTOR_CAPACITY_OFFSET (HFTEL_DESCRIPTOR_LENGTH_OFFSET + HFTEL_SIZE_OF_INT)
 #define HFTEL_VALUES_OFFSET_OFFSET (HFTEL_DESCRIPTOR_CAPACITY_OFFSET + HFTEL_SIZE_OF_INT)
 #define HFTEL_VALUES_LENGTH_OFFSET (HFTEL_VALUES_OFFSET_OFFSET + HFTEL_SIZE_OF_LONG)
+#define HFTEL_AUDIT_RING_OFFSET_OFFSET (HFTEL_VALUES_LENGTH_OFFSET + HFTEL_SIZE_OF_LONG)
+#define HFTEL_AUDIT_RING_CAPACITY_OFFSET (HFTEL_AUDIT_RING_OFFSET_OFFSET + HFTEL_SIZE_OF_LONG)
+#define HFTEL_LOG_RING_OFFSET_OFFSET (HFTEL_AUDIT_RING_CAPACITY_OFFSET + HFTEL_SIZE_OF_LONG)
+#define HFTEL_LOG_RING_CAPACITY_OFFSET (HFTEL_LOG_RING_OFFSET_OFFSET + HFTEL_SIZE_OF_LONG)
 
 #define HFTEL_REGISTRATION_LOCK_OFFSET (2u * HFTEL_CACHE_LINE_LENGTH)
 #define HFTEL_DESCRIPTOR_COUNT_OFFSET (HFTEL_REGISTRATION_LOCK_OFFSET + HFTEL_SIZE_OF_LONG)
@@ -155,7 +166,10 @@ typedef struct hftel_header {
     uint32_t descriptor_capacity;
     uint64_t values_offset;
     uint64_t values_length;
-    uint8_t reserved1[32];
+    uint64_t audit_ring_offset;
+    uint64_t audit_ring_capacity;
+    uint64_t log_ring_offset;
+    uint64_t log_ring_capacity;
     int64_t registration_lock;
     uint32_t descriptor_count;
     uint32_t reserved2;
@@ -179,6 +193,10 @@ HFTEL_STATIC_ASSERT(offsetof(hftel_header, descriptor_length) == HFTEL_DESCRIPTO
 HFTEL_STATIC_ASSERT(offsetof(hftel_header, descriptor_capacity) == HFTEL_DESCRIPTOR_CAPACITY_OFFSET, "descriptor capacity");
 HFTEL_STATIC_ASSERT(offsetof(hftel_header, values_offset) == HFTEL_VALUES_OFFSET_OFFSET, "values offset");
 HFTEL_STATIC_ASSERT(offsetof(hftel_header, values_length) == HFTEL_VALUES_LENGTH_OFFSET, "values length");
+HFTEL_STATIC_ASSERT(offsetof(hftel_header, audit_ring_offset) == HFTEL_AUDIT_RING_OFFSET_OFFSET, "audit ring offset");
+HFTEL_STATIC_ASSERT(offsetof(hftel_header, audit_ring_capacity) == HFTEL_AUDIT_RING_CAPACITY_OFFSET, "audit ring capacity");
+HFTEL_STATIC_ASSERT(offsetof(hftel_header, log_ring_offset) == HFTEL_LOG_RING_OFFSET_OFFSET, "log ring offset");
+HFTEL_STATIC_ASSERT(offsetof(hftel_header, log_ring_capacity) == HFTEL_LOG_RING_CAPACITY_OFFSET, "log ring capacity");
 HFTEL_STATIC_ASSERT(offsetof(hftel_header, registration_lock) == HFTEL_REGISTRATION_LOCK_OFFSET, "registration lock");
 HFTEL_STATIC_ASSERT(offsetof(hftel_header, descriptor_count) == HFTEL_DESCRIPTOR_COUNT_OFFSET, "descriptor count");
 HFTEL_STATIC_ASSERT(offsetof(hftel_header, values_used) == HFTEL_VALUES_USED_OFFSET, "values used");

@@ -28,7 +28,7 @@
 typedef struct hftel_audit_orders_row {
     uint64_t ts;                             /* When the engine recorded the row (ns since the Unix epoch, realtime clock). */
     uint64_t seq;                            /* Per-source sequence number: gaps and duplicates are detectable per source. */
-    uint32_t source_id;                      /* Which engine process wrote the row. */
+    uint64_t source_id;                      /* Which writer wrote the row: drawn at random per writer, so unique across restarts. */
     uint64_t intent_id;                      /* The strategy intent this row belongs to (0: none). */
     uint64_t correlation_id;                 /* Ties the rows of one flow together (0: none). */
     uint8_t trace_id[16];                    /* W3C trace id of the flow (16 zero bytes: none). */
@@ -60,7 +60,7 @@ HFTEL_STATIC_ASSERT(sizeof(hftel_audit_orders_row) == HFTEL_AUDIT_ORDERS_RECORD_
 typedef struct hftel_audit_risk_decisions_row {
     uint64_t ts;                             /* When the engine recorded the row (ns since the Unix epoch, realtime clock). */
     uint64_t seq;                            /* Per-source sequence number: gaps and duplicates are detectable per source. */
-    uint32_t source_id;                      /* Which engine process wrote the row. */
+    uint64_t source_id;                      /* Which writer wrote the row: drawn at random per writer, so unique across restarts. */
     uint64_t intent_id;                      /* The strategy intent this row belongs to (0: none). */
     uint64_t correlation_id;                 /* Ties the rows of one flow together (0: none). */
     uint8_t trace_id[16];                    /* W3C trace id of the flow (16 zero bytes: none). */
@@ -89,7 +89,7 @@ HFTEL_STATIC_ASSERT(sizeof(hftel_audit_risk_decisions_row) == HFTEL_AUDIT_RISK_D
 typedef struct hftel_audit_guardrail_transitions_row {
     uint64_t ts;                             /* When the engine recorded the row (ns since the Unix epoch, realtime clock). */
     uint64_t seq;                            /* Per-source sequence number: gaps and duplicates are detectable per source. */
-    uint32_t source_id;                      /* Which engine process wrote the row. */
+    uint64_t source_id;                      /* Which writer wrote the row: drawn at random per writer, so unique across restarts. */
     uint64_t correlation_id;                 /* Ties the rows of one flow together (0: none). */
     uint8_t trace_id[16];                    /* W3C trace id of the flow (16 zero bytes: none). */
     char strategy[24];                       /* Strategy name (curated, low cardinality). */
@@ -117,7 +117,7 @@ HFTEL_STATIC_ASSERT(sizeof(hftel_audit_guardrail_transitions_row) == HFTEL_AUDIT
 typedef struct hftel_audit_connectivity_row {
     uint64_t ts;                             /* When the engine recorded the row (ns since the Unix epoch, realtime clock). */
     uint64_t seq;                            /* Per-source sequence number: gaps and duplicates are detectable per source. */
-    uint32_t source_id;                      /* Which engine process wrote the row. */
+    uint64_t source_id;                      /* Which writer wrote the row: drawn at random per writer, so unique across restarts. */
     uint64_t correlation_id;                 /* Ties the rows of one flow together (0: none). */
     uint8_t trace_id[16];                    /* W3C trace id of the flow (16 zero bytes: none). */
     char gateway[16];                        /* Which gateway (e.g. shioaji). */
@@ -135,7 +135,7 @@ HFTEL_STATIC_ASSERT(sizeof(hftel_audit_connectivity_row) == HFTEL_AUDIT_CONNECTI
 typedef struct hftel_audit_config_changes_row {
     uint64_t ts;                             /* When the engine recorded the row (ns since the Unix epoch, realtime clock). */
     uint64_t seq;                            /* Per-source sequence number: gaps and duplicates are detectable per source. */
-    uint32_t source_id;                      /* Which engine process wrote the row. */
+    uint64_t source_id;                      /* Which writer wrote the row: drawn at random per writer, so unique across restarts. */
     uint64_t correlation_id;                 /* Ties the rows of one flow together (0: none). */
     uint8_t trace_id[16];                    /* W3C trace id of the flow (16 zero bytes: none). */
     char operator_id[32];                    /* Who made the change. */

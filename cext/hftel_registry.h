@@ -19,6 +19,7 @@
 #define HFTEL_REGISTRY_H
 
 #include "hftel.h"
+#include "hftel_ring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,12 +66,18 @@ typedef struct hftel_segment {
     uint32_t descriptor_capacity;
     uint64_t values_offset;
     uint64_t values_length;
+    uint64_t audit_ring_offset;
+    uint64_t audit_ring_capacity;
+    uint64_t log_ring_offset;
+    uint64_t log_ring_capacity;
 } hftel_segment;
 
 typedef struct hftel_segment_options {
     uint32_t descriptor_capacity;
     uint64_t values_length;
     uint32_t mode; /* file permissions, e.g. 0600 */
+    uint64_t audit_ring_capacity; /* 0 (no ring) or a power of two in RING_MIN_CAPACITY..RING_MAX_CAPACITY */
+    uint64_t log_ring_capacity;
 } hftel_segment_options;
 
 typedef struct hftel_metric_spec {
@@ -220,6 +227,45 @@ static inline int hftel_valid_labels(const char *labels, size_t length)
  * read outside the mapping.
  * ------------------------------------------------------------------------------------------ */
 
+static inline int hftel_is_power_of_two(uint64_t value)
+{
+    return value != 0u && (value & (value - 1u)) == 0u;
+}
+
+static inline hftel_status hftel_check_ring_capacity(const char *which, uint64_t capacity, hftel_error *error)
+{
+    if (capacity != 0u && (!hftel_is_power_of_two(capacity) || capacity < HFTEL_RING_MIN_CAPACITY ||
+                           capacity > HFTEL_RING_MAX_CAPACITY)) {
+        return hftel_fail(error, HFTEL_ERROR_INVALID,
+                          "%s ring capacity %llu is not 0 or a power of two between %llu and %llu bytes", which,
+                          (unsigned long long)capacity, (unsigned long long)HFTEL_RING_MIN_CAPACITY,
+                          (unsigned long long)HFTEL_RING_MAX_CAPACITY);
+    }
+    return HFTEL_OK;
+}
+
+/* A ring is absent (offset and capacity 0) or lies page aligned after `after`, inside the file. */
+static inline hftel_status hftel_check_ring_geometry(const char *which, uint64_t offset, uint64_t capacity,
+                                                     uint64_t after, uint64_t length, hftel_error *error)
+{
+    if (offset == 0u && capacity == 0u) {
+        return HFTEL_OK;
+    }
+    hftel_error detail;
+    if (hftel_check_ring_capacity(which, capacity, &detail) != HFTEL_OK || capacity == 0u) {
+        return hftel_fail(error, HFTEL_ERROR_CORRUPT, "%s ring capacity %llu is not a power of two in %llu..%llu",
+                          which, (unsigned long long)capacity, (unsigned long long)HFTEL_RING_MIN_CAPACITY,
+                          (unsigned long long)HFTEL_RING_MAX_CAPACITY);
+    }
+    if (offset < after || offset % HFTEL_HEADER_LENGTH != 0u || offset > length ||
+        HFTEL_RING_HEADER_LENGTH + capacity > length - offset) {
+        return hftel_fail(error, HFTEL_ERROR_CORRUPT,
+                          "%s ring at offset %llu, %llu bytes long, overlaps what precedes it or the end of the file",
+                          which, (unsigned long long)offset, (unsigned long long)capacity);
+    }
+    return HFTEL_OK;
+}
+
 static inline hftel_status hftel_segment_check_header(const uint8_t *base, uint64_t length, hftel_error *error)
 {
     if (length < HFTEL_HEADER_LENGTH) {
@@ -273,6 +319,20 @@ static inline hftel_status hftel_segment_check_header(const uint8_t *base, uint6
         return hftel_fail(error, HFTEL_ERROR_CORRUPT,
                           "values area at offset %llu, %llu bytes long, overlaps the descriptors or the end of the file",
                           (unsigned long long)values, (unsigned long long)header->values_length);
+    }
+    uint64_t values_end = values + header->values_length;
+    hftel_status status = hftel_check_ring_geometry("audit", header->audit_ring_offset, header->audit_ring_capacity,
+                                                    values_end, length, error);
+    if (status != HFTEL_OK) {
+        return status;
+    }
+    uint64_t audit_end = header->audit_ring_offset == 0u ? values_end
+                                                         : header->audit_ring_offset + HFTEL_RING_HEADER_LENGTH +
+                                                               header->audit_ring_capacity;
+    status = hftel_check_ring_geometry("log", header->log_ring_offset, header->log_ring_capacity, audit_end, length,
+                                       error);
+    if (status != HFTEL_OK) {
+        return status;
     }
     uint32_t count = __atomic_load_n(&header->descriptor_count, __ATOMIC_ACQUIRE);
     if (count > capacity) {
@@ -397,6 +457,32 @@ static inline void hftel_segment_take_geometry(hftel_segment *segment)
     segment->descriptor_capacity = header->descriptor_capacity;
     segment->values_offset = header->values_offset;
     segment->values_length = header->values_length;
+    segment->audit_ring_offset = header->audit_ring_offset;
+    segment->audit_ring_capacity = header->audit_ring_capacity;
+    segment->log_ring_offset = header->log_ring_offset;
+    segment->log_ring_capacity = header->log_ring_capacity;
+}
+
+typedef enum hftel_ring_kind {
+    HFTEL_AUDIT_RING = 0,
+    HFTEL_LOG_RING = 1
+} hftel_ring_kind;
+
+/* The audit or log ring of a checked segment (capacity 0 when the segment has none). */
+static inline hftel_ring hftel_segment_ring(const hftel_segment *segment, hftel_ring_kind kind)
+{
+    hftel_ring ring;
+    memset(&ring, 0, sizeof ring);
+    uint64_t offset = kind == HFTEL_AUDIT_RING ? segment->audit_ring_offset : segment->log_ring_offset;
+    uint64_t capacity = kind == HFTEL_AUDIT_RING ? segment->audit_ring_capacity : segment->log_ring_capacity;
+    if (offset != 0u && capacity != 0u) {
+        ring.header = (hftel_ring_header *)(segment->base + offset);
+        ring.data = segment->base + offset + HFTEL_RING_HEADER_LENGTH;
+        ring.capacity = capacity;
+        ring.mask = capacity - 1u;
+        ring.max_record_length = hftel_ring_max_record_length(capacity);
+    }
+    return ring;
 }
 
 /* Checks the header again, and that its geometry is still the one this mapping took. */
@@ -409,7 +495,10 @@ static inline hftel_status hftel_segment_recheck(const hftel_segment *segment, h
     const hftel_header *header = hftel_segment_header(segment);
     if (header->descriptors_offset != segment->descriptors_offset ||
         header->descriptor_capacity != segment->descriptor_capacity ||
-        header->values_offset != segment->values_offset || header->values_length != segment->values_length) {
+        header->values_offset != segment->values_offset || header->values_length != segment->values_length ||
+        header->audit_ring_offset != segment->audit_ring_offset ||
+        header->audit_ring_capacity != segment->audit_ring_capacity ||
+        header->log_ring_offset != segment->log_ring_offset || header->log_ring_capacity != segment->log_ring_capacity) {
         return hftel_fail(error, HFTEL_ERROR_CORRUPT, "the header's geometry changed after it was attached (forged)");
     }
     return HFTEL_OK;
@@ -517,8 +606,22 @@ static inline hftel_status hftel_segment_create(const char *path, const hftel_se
     uint64_t descriptors_offset = HFTEL_HEADER_LENGTH;
     uint64_t values_offset = hftel_align(descriptors_offset + (uint64_t)options->descriptor_capacity *
                                          HFTEL_DESCRIPTOR_LENGTH, HFTEL_VALUE_ALIGNMENT);
+    if (hftel_check_ring_capacity("audit", options->audit_ring_capacity, error) != HFTEL_OK ||
+        hftel_check_ring_capacity("log", options->log_ring_capacity, error) != HFTEL_OK) {
+        return HFTEL_ERROR_INVALID;
+    }
     uint64_t values_length = hftel_align(options->values_length, HFTEL_VALUE_ALIGNMENT);
-    uint64_t length = values_offset + values_length;
+    uint64_t length = hftel_align(values_offset + values_length, HFTEL_HEADER_LENGTH);
+    uint64_t audit_ring_offset = 0u;
+    uint64_t log_ring_offset = 0u;
+    if (options->audit_ring_capacity != 0u) {
+        audit_ring_offset = length;
+        length = hftel_align(length + HFTEL_RING_HEADER_LENGTH + options->audit_ring_capacity, HFTEL_HEADER_LENGTH);
+    }
+    if (options->log_ring_capacity != 0u) {
+        log_ring_offset = length;
+        length = hftel_align(length + HFTEL_RING_HEADER_LENGTH + options->log_ring_capacity, HFTEL_HEADER_LENGTH);
+    }
 
     char temporary[4096];
     int written = snprintf(temporary, sizeof temporary, "%s.tmp-%ld", path, (long)getpid());
@@ -555,6 +658,10 @@ static inline hftel_status hftel_segment_create(const char *path, const hftel_se
     header->descriptor_capacity = options->descriptor_capacity;
     header->values_offset = values_offset;
     header->values_length = values_length;
+    header->audit_ring_offset = audit_ring_offset;
+    header->audit_ring_capacity = options->audit_ring_capacity;
+    header->log_ring_offset = log_ring_offset;
+    header->log_ring_capacity = options->log_ring_capacity;
     header->heartbeat_ns = header->start_time_ns;
     header->engine_state = HFTEL_ENGINE_RUNNING;
     __atomic_store_n(&header->layout_version, HFTEL_LAYOUT_VERSION, __ATOMIC_RELEASE);

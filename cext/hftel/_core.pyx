@@ -104,13 +104,16 @@ cdef class Segment:
         hftel_segment_close(&self.segment)
 
     @staticmethod
-    def create(str path, uint32_t descriptor_capacity, uint64_t values_length, uint32_t mode):
+    def create(str path, uint32_t descriptor_capacity, uint64_t values_length, uint32_t mode,
+               uint64_t audit_ring_capacity=0, uint64_t log_ring_capacity=0):
         cdef Segment self = Segment.__new__(Segment)
         cdef hftel_segment_options options
         cdef hftel_error error
         options.descriptor_capacity = descriptor_capacity
         options.values_length = values_length
         options.mode = mode
+        options.audit_ring_capacity = audit_ring_capacity
+        options.log_ring_capacity = log_ring_capacity
         cdef bytes encoded = _text(path)
         _check(hftel_segment_create(encoded, &options, &self.segment, &error), &error)
         self.path = path
@@ -149,6 +152,8 @@ cdef class Segment:
             "descriptor_count": min(h.descriptor_count, h.descriptor_capacity),
             "values_length": h.values_length,
             "values_used": min(h.values_used, h.values_length),
+            "audit_ring_capacity": self.segment.audit_ring_capacity,
+            "log_ring_capacity": self.segment.log_ring_capacity,
         }
 
     def descriptor_count(self):

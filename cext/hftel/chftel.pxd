@@ -1,4 +1,5 @@
-# A verbatim `cdef extern` of cext/hftel.h and cext/hftel_registry.h: the C API, for Cython.
+# A verbatim `cdef extern` of cext/hftel.h, hftel_ring.h, hftel_registry.h and hftel_writer.h: the C
+# API, for Cython.
 #
 # Cython engines may cimport it to record with no Python in the way:
 #
@@ -57,6 +58,10 @@ cdef extern from "hftel.h" nogil:
         uint32_t descriptor_capacity
         uint64_t values_offset
         uint64_t values_length
+        uint64_t audit_ring_offset
+        uint64_t audit_ring_capacity
+        uint64_t log_ring_offset
+        uint64_t log_ring_capacity
         int64_t registration_lock
         uint32_t descriptor_count
         uint64_t values_used
@@ -151,11 +156,17 @@ cdef extern from "hftel_registry.h" nogil:
         uint32_t descriptor_capacity
         uint64_t values_offset
         uint64_t values_length
+        uint64_t audit_ring_offset
+        uint64_t audit_ring_capacity
+        uint64_t log_ring_offset
+        uint64_t log_ring_capacity
 
     ctypedef struct hftel_segment_options:
         uint32_t descriptor_capacity
         uint64_t values_length
         uint32_t mode
+        uint64_t audit_ring_capacity
+        uint64_t log_ring_capacity
 
     ctypedef struct hftel_metric_spec:
         uint16_t type
@@ -199,3 +210,134 @@ cdef extern from "hftel_registry.h" nogil:
                                         hftel_error *error)
     hftel_status hftel_bind_histogram(const hftel_segment *segment, uint32_t index, hftel_histogram *out,
                                       hftel_error *error)
+
+
+cdef extern from "hftel_ring.h" nogil:
+    const uint32_t HFTEL_RING_HEADER_LENGTH
+    const uint64_t HFTEL_RING_MIN_CAPACITY
+    const uint64_t HFTEL_RING_MAX_CAPACITY
+    const uint32_t HFTEL_RECORD_HEADER_LENGTH
+    const uint32_t HFTEL_RECORD_ALIGNMENT
+    const uint32_t HFTEL_RECORD_CLAIMED
+    const uint32_t HFTEL_RECORD_COMMITTED
+    const uint32_t HFTEL_RECORD_LOG_EVENT
+    const uint32_t HFTEL_RECORD_PADDING
+    const uint32_t HFTEL_RECORD_TRUNCATED
+    const uint32_t HFTEL_RECORD_SCHEMA_VIOLATION
+
+    ctypedef struct hftel_ring_header:
+        uint64_t tail
+        uint64_t head_cache
+        uint64_t head
+        uint64_t skipped_records
+        uint64_t skipped_bytes
+        uint64_t full
+        uint64_t spilled
+        uint64_t lost
+        uint64_t truncated
+        uint64_t violations
+
+    ctypedef struct hftel_record_header:
+        uint64_t tag
+        uint32_t length
+        uint16_t type
+        uint16_t flags
+        int32_t pid
+
+    ctypedef struct hftel_ring:
+        hftel_ring_header *header
+        uint8_t *data
+        uint64_t capacity
+        uint64_t mask
+        uint32_t max_record_length
+
+    ctypedef enum hftel_peek:
+        HFTEL_PEEK_EMPTY
+        HFTEL_PEEK_RECORD
+        HFTEL_PEEK_PADDING
+        HFTEL_PEEK_PENDING
+        HFTEL_PEEK_UNTAGGED
+        HFTEL_PEEK_CORRUPT
+
+    uint64_t hftel_record_tag(uint64_t position, uint32_t stage)
+    hftel_record_header *hftel_ring_record(const hftel_ring *ring, uint64_t position)
+    uint64_t hftel_ring_claim(const hftel_ring *ring, uint32_t length, uint16_t type, uint16_t flags, int32_t pid)
+    uint8_t *hftel_ring_payload(const hftel_ring *ring, uint64_t position)
+    void hftel_ring_commit(const hftel_ring *ring, uint64_t position)
+    int hftel_ring_write(const hftel_ring *ring, uint16_t type, uint16_t flags, int32_t pid,
+                         const void *payload, uint32_t payload_length)
+    void hftel_ring_count(uint64_t *counter, uint64_t amount)
+    uint64_t hftel_ring_load_tail(const hftel_ring *ring)
+    uint64_t hftel_ring_load_head(const hftel_ring *ring)
+    hftel_peek hftel_ring_peek(const hftel_ring *ring, uint64_t position, uint64_t tail,
+                               hftel_record_header *out, uint64_t *skip)
+    uint64_t hftel_ring_untagged_extent(const hftel_ring *ring, uint64_t position, uint64_t tail)
+    void hftel_ring_advance(const hftel_ring *ring, uint64_t head)
+    void hftel_ring_count_skip(const hftel_ring *ring, uint64_t bytes)
+
+
+cdef extern from "hftel_registry.h" nogil:
+    ctypedef enum hftel_ring_kind:
+        HFTEL_AUDIT_RING
+        HFTEL_LOG_RING
+
+    hftel_ring hftel_segment_ring(const hftel_segment *segment, hftel_ring_kind kind)
+
+
+cdef extern from "hftel_writer.h" nogil:
+    const uint64_t HFTEL_SPILL_MAGIC
+    const uint32_t HFTEL_SPILL_VERSION
+    const uint32_t HFTEL_SPILL_HEADER_LENGTH
+    const uint32_t HFTEL_SPILL_FRAME_SYNC
+    const uint32_t HFTEL_SPILL_FRAME_HEADER_LENGTH
+    const uint32_t HFTEL_SPILL_PATH_MAX
+    const uint32_t HFTEL_LOG_EVENT_HEADER_LENGTH
+    const uint32_t HFTEL_LOG_EVENT_MAX_LENGTH
+
+    ctypedef struct hftel_audit_writer:
+        hftel_ring ring
+        uint64_t source_id
+        uint64_t next_seq
+        int32_t pid
+        int spill_fd
+        char spill_path[4096]
+
+    ctypedef enum hftel_audit_result:
+        HFTEL_AUDIT_WRITTEN
+        HFTEL_AUDIT_SPILLED
+        HFTEL_AUDIT_LOST
+
+    enum hftel_log_kind:
+        HFTEL_LOG_STR
+        HFTEL_LOG_INT
+        HFTEL_LOG_FLOAT
+        HFTEL_LOG_BOOL
+        HFTEL_LOG_NONE
+        HFTEL_LOG_BYTES
+        HFTEL_LOG_INT_TEXT
+
+    ctypedef struct hftel_log_event:
+        uint32_t used
+        uint16_t count
+        uint16_t flags
+        uint8_t payload[4096]
+
+    ctypedef struct hftel_log_writer:
+        hftel_ring ring
+        int32_t pid
+
+    uint32_t hftel_crc32(const void *data, size_t length)
+    int hftel_spill_open(const char *path)
+    int hftel_spill_append(int fd, uint16_t type, uint16_t flags, const void *payload, uint32_t length)
+    void hftel_audit_writer_init(hftel_audit_writer *writer, const hftel_ring *ring, uint64_t source_id,
+                                 const char *spill_path)
+    void hftel_audit_writer_close(hftel_audit_writer *writer)
+    hftel_audit_result hftel_audit_write(hftel_audit_writer *writer, uint16_t type, void *row, uint32_t length)
+    void hftel_log_writer_init(hftel_log_writer *writer, const hftel_ring *ring)
+    int hftel_log_add(hftel_log_event *event, uint8_t kind, const char *key, size_t key_length,
+                      const void *value, size_t value_length)
+    void hftel_log_begin(hftel_log_event *event, uint8_t level, uint64_t ts, const char *name, size_t name_length)
+    void hftel_log_add_str(hftel_log_event *event, const char *key, const char *value)
+    void hftel_log_add_i64(hftel_log_event *event, const char *key, int64_t value)
+    void hftel_log_add_f64(hftel_log_event *event, const char *key, double value)
+    int hftel_log_write(const hftel_log_writer *writer, hftel_log_event *event)

@@ -23,3 +23,11 @@ class SegmentFullError(HftelError):
 
 class RegistrationBusyError(HftelError):
     """Another live process held the registration lock for longer than the timeout."""
+
+
+class RingError(HftelError):
+    """A ring's positions or records make no sense (a forged or damaged segment), or it is missing."""
+
+
+class SpillError(HftelError):
+    """A spill file that is not one, or from a newer version."""

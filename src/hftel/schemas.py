@@ -114,6 +114,7 @@ class AuditTable:
 
     name: str
     type_id: int
+    writer: str  # the AuditWriter method that writes a row: tel.audit.<writer>(...)
     doc: str
     columns: tuple[Column, ...]
     order_by: tuple[str, ...]
@@ -166,7 +167,7 @@ def _common(*ids: str) -> tuple[Column, ...]:
     columns = [
         Column("ts", "ts", "When the engine recorded the row (ns since the Unix epoch, realtime clock)."),
         Column("seq", "u64", "Per-source sequence number: gaps and duplicates are detectable per source."),
-        Column("source_id", "u32", "Which engine process wrote the row."),
+        Column("source_id", "u64", "Which writer wrote the row: drawn at random per writer, so unique across restarts."),
     ]
     described = {
         "intent_id": Column("intent_id", "u64", "The strategy intent this row belongs to (0: none)."),
@@ -186,6 +187,7 @@ def _symbol() -> Column:
 
 AUDIT_ORDERS = AuditTable(
     name="audit_orders",
+    writer="order",
     type_id=1,
     doc="Order intents and every broker response to them.",
     columns=_common("intent_id", "correlation_id", "trace_id") + (
@@ -208,6 +210,7 @@ AUDIT_ORDERS = AuditTable(
 
 AUDIT_RISK_DECISIONS = AuditTable(
     name="audit_risk_decisions",
+    writer="risk_decision",
     type_id=2,
     doc="Every pre-trade risk decision, with the limit and the value it was checked against.",
     columns=_common("intent_id", "correlation_id", "trace_id") + (
@@ -225,6 +228,7 @@ AUDIT_RISK_DECISIONS = AuditTable(
 
 AUDIT_GUARDRAIL_TRANSITIONS = AuditTable(
     name="audit_guardrail_transitions",
+    writer="guardrail_transition",
     type_id=3,
     doc="StormGuard mode changes, with the trigger and the metric values behind it.",
     columns=_common("correlation_id", "trace_id") + (
@@ -243,6 +247,7 @@ AUDIT_GUARDRAIL_TRANSITIONS = AuditTable(
 
 AUDIT_CONNECTIVITY = AuditTable(
     name="audit_connectivity",
+    writer="connectivity",
     type_id=4,
     doc="Broker and feed gateway sessions: connects, drops, logins, errors.",
     columns=_common("correlation_id", "trace_id") + (
@@ -258,6 +263,7 @@ AUDIT_CONNECTIVITY = AuditTable(
 
 AUDIT_CONFIG_CHANGES = AuditTable(
     name="audit_config_changes",
+    writer="config_change",
     type_id=5,
     doc="Every configuration change made through the CLI or gRPC: who, what, and the hashes before and after.",
     columns=_common("correlation_id", "trace_id") + (
@@ -310,6 +316,76 @@ def c_header() -> str:
     return "\n".join(lines) + "\n"
 
 
+_PYX_NUMBERS = {"u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "i32": "int32_t", "u64": "uint64_t",
+                "i64": "int64_t", "f64": "double", "ts": "uint64_t"}
+
+
+def cython_writers() -> str:
+    """cext/hftel/_audit_rows.pxi: the row structs for Cython, and one AuditWriter method per table.
+
+    Each method takes the table's columns as keyword arguments (ts, seq and source_id are the
+    writer's to fill), builds the row on the stack and hands it to the writer.
+    """
+    lines = [
+        "# _audit_rows.pxi -- GENERATED from src/hftel/schemas.py by `python -m hftel.schemas pyx`.",
+        "# Do not edit: change the declarations and regenerate (a test fails when the two differ).",
+        "# Included by _rings.pyx, which defines _AuditWriterBase, _put_text, _put_bytes and _code.",
+        "",
+        'cdef extern from "hftel_audit.h" nogil:',
+    ]
+    for table in AUDIT_TABLES:
+        lines.append(f"    const uint16_t HFTEL_{table.name.upper()}_TYPE_ID")
+    for table in AUDIT_TABLES:
+        lines += ["", f"    ctypedef struct {table.c_struct_name}:"]
+        for column in table.columns:
+            if column.kind == "text":
+                lines.append(f"        char {column.name}[{column.width}]")
+            elif column.kind == "bytes":
+                lines.append(f"        uint8_t {column.name}[{column.width}]")
+            elif column.kind == "enum":
+                lines.append(f"        uint8_t {column.name}")
+            else:
+                lines.append(f"        {_PYX_NUMBERS[column.kind]} {column.name}")
+    lines.append("")
+    for table in AUDIT_TABLES:
+        for column in table.columns:
+            if column.kind == "enum":
+                codes = ", ".join(f"{value!r}: {code}" for code, value in enumerate(column.values, start=1))
+                lines.append(f"_{table.name.upper()}_{column.name.upper()} = {{{codes}}}")
+    lines += ["", "", "cdef class AuditWriter(_AuditWriterBase):",
+              '    """Writes audit rows: one method per audit table, named for a row of it.',
+              "",
+              "    >>> seq = tel.audit.order(intent_id=7, strategy='mm', symbol='2330', side='BUY', quantity=1)",
+              "",
+              "    Every method returns the row's sequence number. Text longer than its column is cut; an",
+              "    enum takes its member's name (or code); bytes columns take bytes of at most their width.",
+              '    """']
+    for table in AUDIT_TABLES:
+        arguments = ["self", "*", "uint64_t ts=0"]
+        body = [f"        cdef {table.c_struct_name} row",
+                "        memset(&row, 0, sizeof(row))",
+                "        row.ts = ts"]
+        for column in table.columns[3:]:
+            where = f"{table.name}.{column.name}"
+            if column.kind == "text":
+                arguments.append(f"{column.name}=''")
+                body.append(f"        _put_text(row.{column.name}, {column.width}, {column.name}, '{where}')")
+            elif column.kind == "bytes":
+                arguments.append(f"{column.name}=None")
+                body.append(f"        _put_bytes(row.{column.name}, {column.width}, {column.name}, '{where}')")
+            elif column.kind == "enum":
+                arguments.append(f"{column.name}=None")
+                body.append(f"        row.{column.name} = _code(_{table.name.upper()}_{column.name.upper()}, "
+                            f"{column.name}, '{where}')")
+            else:
+                arguments.append(f"{_PYX_NUMBERS[column.kind]} {column.name}=0")
+                body.append(f"        row.{column.name} = {column.name}")
+        body.append(f"        return self._write(HFTEL_{table.name.upper()}_TYPE_ID, &row, sizeof(row))")
+        lines += ["", f"    def {table.writer}({', '.join(arguments)}):",
+                  f'        """A row of {table.name}: {table.doc}"""'] + body
+    return "\n".join(lines) + "\n"
+
+
 def clickhouse_ddl(table: AuditTable, database: str = "hftel", ttl: str = "toDateTime(ts) + INTERVAL 3 YEAR") -> str:
     """CREATE TABLE for one audit table: MergeTree by month, ordered for the runbooks' queries."""
     columns = ",\n".join(
@@ -341,7 +417,7 @@ def markdown() -> str:
 
 
 def main(argv: list[str]) -> int:
-    outputs = {"header": c_header, "docs": markdown,
+    outputs = {"header": c_header, "pyx": cython_writers, "docs": markdown,
                "ddl": lambda: ";\n\n".join(clickhouse_ddl(table) for table in AUDIT_TABLES) + ";\n"}
     if len(argv) != 1 or argv[0] not in outputs:
         print(f"usage: python -m hftel.schemas {{{'|'.join(outputs)}}}", file=sys.stderr)

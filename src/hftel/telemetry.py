@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,7 +16,15 @@ DEFAULT_DIRECTORY = "/dev/shm"
 DEFAULT_CAPACITY = 16384
 DEFAULT_VALUES_BYTES = 32 * 1024 * 1024
 DEFAULT_HEARTBEAT_INTERVAL = 0.1
+DEFAULT_AUDIT_RING_BYTES = 16 * 1024 * 1024
+DEFAULT_LOG_RING_BYTES = 16 * 1024 * 1024
+SPILL_SUFFIX = ".spill"
 _SEGMENT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def spill_path(segment: str | os.PathLike[str]) -> str:
+    """Where writers to this segment spill audit rows when its ring is full: next to the segment."""
+    return os.fspath(segment) + SPILL_SUFFIX
 
 
 def segment_path(name_or_path: str | os.PathLike[str]) -> str:
@@ -26,6 +35,26 @@ def segment_path(name_or_path: str | os.PathLike[str]) -> str:
     if not _SEGMENT_NAME.match(text):
         raise ValueError(f"segment name {text!r} may hold only letters, digits, '_', '.' and '-'")
     return str(Path(os.environ.get("HFTEL_SHM_DIR", DEFAULT_DIRECTORY)) / f"hftel-{text}")
+
+
+def new_source_id() -> int:
+    """A random, non-zero 64-bit source id: unique across writers and restarts without coordination."""
+    return int.from_bytes(os.urandom(8), "little") or 1
+
+
+# Writers in this process; a forked child must write as a new source, not as its parent.
+_forked_writers: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _reseed_after_fork() -> None:
+    for writer in list(_forked_writers):
+        if hasattr(writer, "source_id"):
+            writer.reseed(new_source_id())
+        else:
+            writer.reseed()
+
+
+os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
 class Telemetry:
@@ -52,6 +81,8 @@ class Telemetry:
         self._heartbeat: threading.Thread | None = None
         self._closed = False
         self._pid = os.getpid()  # a forked child must not close its parent's segment
+        self._audit: Any = None
+        self._log_writer: Any = None
 
     @classmethod
     def create(
@@ -63,15 +94,19 @@ class Telemetry:
         mode: int = 0o600,
         heartbeat_interval: float | None = DEFAULT_HEARTBEAT_INTERVAL,
         single_writer: bool = False,
+        audit_ring_bytes: int = DEFAULT_AUDIT_RING_BYTES,
+        log_ring_bytes: int = DEFAULT_LOG_RING_BYTES,
     ) -> "Telemetry":
         """Creates a new segment (a new epoch), replacing any segment at that path atomically.
 
         `capacity` is the number of series, `values_bytes` the space for their values, `mode` the
-        file's permissions (0600, or 0640 with a group the exporter runs in). A background thread
+        file's permissions (0600, or 0640 with a group the exporter runs in). `audit_ring_bytes` and
+        `log_ring_bytes` size the two rings (powers of two, 64 KiB to 1 GiB; 0 for none). A background thread
         that holds no GIL stamps the header's heartbeat every `heartbeat_interval` seconds; pass
         None to stamp it yourself with heartbeat().
         """
-        segment = _core.Segment.create(segment_path(name_or_path), capacity, values_bytes, mode)
+        segment = _core.Segment.create(segment_path(name_or_path), capacity, values_bytes, mode,
+                                       audit_ring_bytes, log_ring_bytes)
         telemetry = cls(segment, owner=True, single_writer=single_writer)
         if heartbeat_interval is not None:
             telemetry._start_heartbeat(heartbeat_interval)
@@ -146,6 +181,32 @@ class Telemetry:
 
     def _writer_mode(self, single_writer: bool | None) -> bool:
         return self._single_writer if single_writer is None else single_writer
+
+    # -- audit rows and log events ------------------------------------------------------------------
+
+    @property
+    def audit(self) -> Any:
+        """This process's audit writer: `tel.audit.order(...)`, `.risk_decision(...)`, ...
+
+        One source per process (a random 64-bit source id, sequence numbers from 1); a forked child
+        gets a source of its own. A full ring sends rows to the spill file next to the segment.
+        """
+        if self._audit is None:
+            from hftel import _rings
+
+            self._audit = _rings.AuditWriter(self._segment, spill_path(self.path), new_source_id())
+            _forked_writers.add(self._audit)
+        return self._audit
+
+    @property
+    def log_writer(self) -> Any:
+        """This process's log ring writer; engine code logs through structlog (hftel.logs.configure)."""
+        if self._log_writer is None:
+            from hftel import _rings
+
+            self._log_writer = _rings.LogWriter(self._segment)
+            _forked_writers.add(self._log_writer)
+        return self._log_writer
 
     # -- liveness ------------------------------------------------------------------------------------
 

@@ -1,0 +1,109 @@
+"""Reading the spill file: the audit rows writers appended there because the audit ring was full.
+
+    >>> batch = SpillReader("/dev/shm/hftel-engine.spill").read(offset=0)
+    >>> batch.tables["audit_orders"]["seq"], batch.next_offset
+
+The file is append-only and shared by every writer to one segment (format: cext/hftel_writer.h).
+The exporter keeps its own offset into it, reads from there, and deletes the file once it has
+ingested everything and no engine writes to the segment any more. A frame torn by a crash at the
+end of the file is left alone (a writer may still be appending it); a bad frame anywhere else is
+reported in `corrupt` and skipped by scanning for the next sync word, so nothing after it is lost.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from hftel import _rings
+from hftel.errors import SpillError
+from hftel.schemas import AUDIT_TABLES
+
+_HEADER = struct.Struct("<QII")
+_FRAME = struct.Struct("<IIHHI")
+_SYNC = struct.pack("<I", _rings.SPILL_FRAME_SYNC)
+_TABLES_BY_TYPE = {table.type_id: table for table in AUDIT_TABLES}
+_MAX_FRAME = 1 << 16  # no audit row comes near it
+
+
+@dataclass
+class SpillBatch:
+    tables: dict[str, Any]  # table name -> numpy structured array of its rows, in file order
+    count: int
+    next_offset: int  # where the next read starts: just past the last whole frame
+    corrupt: list[str] = field(default_factory=list)  # what was skipped, and where
+    unknown: dict[int, int] = field(default_factory=dict)  # record type -> count, for types this hftel lacks
+
+
+class SpillReader:
+    """Reads a spill file from an offset; never modifies it.
+
+    >>> SpillReader(path).read().count
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+
+    def check_header(self) -> None:
+        """Raises SpillError naming the problem if the file does not start with a spill header."""
+        with open(self.path, "rb") as file:
+            head = file.read(_rings.SPILL_HEADER_LENGTH)
+        if len(head) < _rings.SPILL_HEADER_LENGTH:
+            raise SpillError(f"truncated spill file: {len(head)} bytes, the header alone is "
+                             f"{_rings.SPILL_HEADER_LENGTH}: {self.path}")
+        magic, version, header_length = _HEADER.unpack_from(head)
+        if magic != _rings.SPILL_MAGIC:
+            raise SpillError(f"not an hftel spill file (bad magic {magic:#018x}): {self.path}")
+        if version != _rings.SPILL_VERSION or header_length != _rings.SPILL_HEADER_LENGTH:
+            raise SpillError(f"spill file version {version} (header {header_length} bytes) is not the version "
+                             f"{_rings.SPILL_VERSION} this hftel reads: {self.path}")
+
+    def read(self, offset: int = 0, max_bytes: int = 256 << 20) -> SpillBatch:
+        """The rows from `offset` (0: the start) up to about `max_bytes` further."""
+        import numpy
+
+        self.check_header()
+        offset = max(offset, _rings.SPILL_HEADER_LENGTH)
+        with open(self.path, "rb") as file:
+            file.seek(offset)
+            data = file.read(max_bytes)
+        rows: dict[int, list[bytes]] = {}
+        corrupt: list[str] = []
+        at = 0
+        while at + _FRAME.size <= len(data):
+            sync, length, type_id, _flags, crc = _FRAME.unpack_from(data, at)
+            end = at + _FRAME.size + length
+            if sync != _rings.SPILL_FRAME_SYNC:
+                at = self._resync(data, at, offset, "no frame sync word", corrupt)
+                continue
+            if length > _MAX_FRAME:
+                at = self._resync(data, at, offset, f"a frame length of {length} bytes", corrupt)
+                continue
+            if end > len(data):
+                break  # the last frame is not all there yet (or the read stopped inside it)
+            payload = data[at + _FRAME.size:end]
+            if zlib.crc32(payload) != crc:
+                at = self._resync(data, at, offset, f"CRC mismatch in a {length}-byte frame", corrupt)
+                continue
+            rows.setdefault(type_id, []).append(payload)
+            at = end
+        tables, unknown = {}, {}
+        for type_id, payloads in rows.items():
+            table = _TABLES_BY_TYPE.get(type_id)
+            if table is None:
+                unknown[type_id] = len(payloads)
+                continue
+            good = [payload for payload in payloads if len(payload) == table.record_length]
+            if len(good) != len(payloads):
+                corrupt.append(f"{len(payloads) - len(good)} {table.name} frame(s) of the wrong length")
+            tables[table.name] = numpy.frombuffer(b"".join(good), dtype=table.numpy_dtype()).copy()
+        count = sum(len(array) for array in tables.values())
+        return SpillBatch(tables, count, offset + at, corrupt, unknown)
+
+    def _resync(self, data: bytes, at: int, offset: int, problem: str, corrupt: list[str]) -> int:
+        found = data.find(_SYNC, at + 1)
+        resume = found if found >= 0 else len(data)
+        corrupt.append(f"{problem} at byte {offset + at}; skipped {resume - at} bytes")
+        return resume
