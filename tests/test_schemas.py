@@ -20,6 +20,18 @@ def test_committed_c_header_is_what_the_schemas_generate():
     assert (ROOT / "cext" / "hftel_audit.h").read_text() == schemas.c_header()
 
 
+def test_committed_cython_writers_are_what_the_schemas_generate():
+    """cext/hftel/_audit_rows.pxi equals `python -m hftel.schemas pyx`; regenerate it after a change."""
+    assert (ROOT / "cext" / "hftel" / "_audit_rows.pxi").read_text() == schemas.cython_writers()
+
+
+def test_every_row_starts_with_the_prefix_the_c_writer_fills():
+    """hftel_audit_write stamps ts, seq and source_id as three u64 words at offsets 0, 8 and 16."""
+    for table in schemas.AUDIT_TABLES:
+        assert [(column.kind, offset) for column, offset in zip(table.columns[:3], table.offsets)] == [
+            ("ts", 0), ("u64", 8), ("u64", 16)]
+
+
 def test_committed_docs_are_what_the_schemas_generate():
     """docs/audit-tables.md equals `python -m hftel.schemas docs`; regenerate it after a change."""
     assert (ROOT / "docs" / "audit-tables.md").read_text() == schemas.markdown()

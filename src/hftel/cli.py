@@ -12,6 +12,13 @@ def _demo(args: argparse.Namespace) -> int:
     return run(segment=args.segment, duration=args.duration, interval=args.interval)
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    from hftel.flightrecorder import report
+
+    sys.stdout.write(report(args.segment, args.last))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hftel", description="Telemetry for a trading engine's hot path.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -20,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=10.0, help="seconds to run; 0 runs until Ctrl-C")
     demo.add_argument("--interval", type=float, default=1.0, help="seconds between snapshots")
     demo.set_defaults(handler=_demo)
+    inspect = commands.add_parser(
+        "inspect", help="print a segment's header, liveness and the last audit rows and log events in its rings")
+    inspect.add_argument("segment", help="segment name or path")
+    inspect.add_argument("-n", "--last", type=int, default=10, help="how many rows and events to print (default 10)")
+    inspect.set_defaults(handler=_inspect)
     return parser
 
 

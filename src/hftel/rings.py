@@ -17,6 +17,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+import numpy
+
 from hftel import _core, _rings
 from hftel.schemas import AUDIT_TABLES, AuditTable
 from hftel.telemetry import segment_path
@@ -30,8 +32,6 @@ LEVEL_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critica
 
 def framed_dtype(table: AuditTable) -> Any:
     """The dtype of one framed record of `table` in a consumer batch: the frame, then the row."""
-    import numpy
-
     row = table.numpy_dtype()
     return numpy.dtype({"names": ["length", "flags", "pid", "row"], "formats": ["u4", "u2", "i4", row],
                         "offsets": [0, 4, 8, _rings.BATCH_FRAME_LENGTH],
@@ -41,8 +41,6 @@ def framed_dtype(table: AuditTable) -> Any:
 def decode_rows(table: AuditTable, framed: bytes | bytearray) -> Any:
     """The rows of one table from a consumer batch, as a structured array; a record whose length
     is not the table's (a newer or forged writer) raises RingError rather than being misread."""
-    import numpy
-
     records = numpy.frombuffer(framed, dtype=framed_dtype(table))
     wrong = records["length"] != table.record_length
     if wrong.any():
