@@ -115,8 +115,10 @@ static inline int hftel_spill_open(const char *path)
     if (fd >= 0 || errno != ENOENT) {
         return fd;
     }
-    char temporary[HFTEL_SPILL_PATH_MAX + 32];
-    if (snprintf(temporary, sizeof temporary, "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof temporary) {
+    /* The address of a local tells threads of one process apart; the pid tells processes apart. */
+    char temporary[HFTEL_SPILL_PATH_MAX + 64];
+    if (snprintf(temporary, sizeof temporary, "%s.tmp-%ld-%p", path, (long)getpid(), (void *)temporary) >=
+        (int)sizeof temporary) {
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -196,7 +198,7 @@ static inline void hftel_audit_writer_close(hftel_audit_writer *writer)
 
 /* The overflow path, kept out of line from the hot path. */
 #if defined(__GNUC__)
-__attribute__((noinline, cold))
+__attribute__((noinline, cold, unused))
 #endif
 static hftel_audit_result hftel_audit_spill(hftel_audit_writer *writer, uint16_t type, const void *row,
                                             uint32_t length)
