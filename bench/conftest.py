@@ -1,4 +1,5 @@
-"""Shared set-up for the benchmarks: the metric objects of each library, and bench/cloops.pyx built.
+"""Shared set-up for the benchmarks: the metric objects of each library, a segment with drained audit
+and log rings, structlog's fast JSON configuration, and bench/cloops.pyx built.
 
 Every benchmark runs a loop of `n` record calls per round (so the harness overhead is amortised) and
 stores in `benchmark.extra_info` what bench/report.py needs to turn its timings into a table:
@@ -46,15 +47,23 @@ def observations():
 def measure():
     """Runs `fn(*args)` (one loop of n operations) under benchmark.pedantic; returns the call count."""
 
-    def run(benchmark, fn, args, *, n, rounds, warmup_rounds, **info):
+    def run(benchmark, fn, args, *, n, rounds, warmup_rounds, setup=None, **info):
+        """`setup`, if given, runs before every round (warm-up included), outside the timed region."""
         calls = [0]
 
         def counted(*call_args):
             calls[0] += 1
             return fn(*call_args)
 
+        def prepare():
+            setup()
+            return args, {}
+
         benchmark.extra_info.update(n=n, **info)
-        benchmark.pedantic(counted, args=args, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
+        if setup is None:
+            benchmark.pedantic(counted, args=args, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
+        else:
+            benchmark.pedantic(counted, setup=prepare, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
         return calls[0]
 
     return run
@@ -106,7 +115,8 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else [],
         "cc": compiler.splitlines()[0] if compiler else "",
         "versions": {name: _version(name) for name in
-                     ("hftel", "prometheus_client", "opentelemetry-sdk", "pytest-benchmark", "Cython")},
+                     ("hftel", "prometheus_client", "opentelemetry-sdk", "structlog", "orjson",
+                      "pytest-benchmark", "Cython")},
     }
 
 
@@ -121,6 +131,136 @@ def telemetry():
     yield tel
     tel.close()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+class Rings:
+    """A segment with an audit and a log ring, and the one consumer of each (as the exporter).
+
+    Every ring benchmark drains both rings before each round (its `setup`, outside the timed region),
+    so that no round ever finds a ring full: a full audit ring spills to a file, a full log ring
+    drops the event, and neither is what the benchmark means to time. `drained` counts what the
+    consumers took out, so a benchmark can check that every call left exactly one record.
+    """
+
+    def __init__(self, tel):
+        from hftel import rings
+
+        self.tel = tel
+        self.audit = rings.AuditConsumer(tel._segment)
+        self.log = rings.LogConsumer(tel._segment)
+        self.drained = {"audit": 0, "log": 0}
+        self.last = {"audit": None, "log": None}  # the last batch that held anything, for spot checks
+
+    def drain(self):
+        for name, consumer in (("audit", self.audit), ("log", self.log)):
+            while True:
+                batch = consumer.poll()
+                count = batch.count if name == "audit" else len(batch.events)
+                consumer.release(batch)
+                if not count:
+                    break
+                self.drained[name] += count
+                self.last[name] = batch
+
+    def overflows(self):
+        """The audit and log rings' overflow counters (full, spilled, lost), to be all zero."""
+        return {f"{name}.{key}": consumer.stats()[key]
+                for name, consumer in (("audit", self.audit), ("log", self.log))
+                for key in ("full", "spilled", "lost")}
+
+
+@pytest.fixture(scope="session")
+def rings():
+    """A segment of its own for the ring benchmarks: the production ring sizes (16 MiB each), on tmpfs."""
+    base = os.environ.get("HFTEL_SHM_DIR") or ("/dev/shm" if os.path.isdir("/dev/shm") else None)
+    directory = tempfile.mkdtemp(prefix="hftel-bench-rings-", dir=base)
+    tel = hftel.Telemetry.create(os.path.join(directory, "segment"), heartbeat_interval=None,
+                                 audit_ring_bytes=16 << 20, log_ring_bytes=16 << 20)
+    yield Rings(tel)
+    tel.close()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+# -- structlog ---------------------------------------------------------------------------------------
+
+
+def configure_structlog_fast_json(file):
+    """structlog's recommended fast configuration (its performance docs): a filtering bound logger,
+    cached on first use, JSON rendered by orjson, bytes written straight to `file`."""
+    import logging
+
+    import orjson
+    import structlog
+
+    structlog.configure(
+        cache_logger_on_first_use=True,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.format_exc_info,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
+        ],
+        logger_factory=structlog.BytesLoggerFactory(file=file),
+    )
+
+
+class StructlogFastJson:
+    """Configures structlog as above; `lines()` checks what it renders, on a buffer, untimed."""
+
+    def __init__(self):
+        self.files = []
+
+    def configure(self, file=None):
+        """Into `file`, by default /dev/null (opened here, closed at teardown). Returns structlog."""
+        import structlog
+
+        if file is None:
+            file = open(os.devnull, "wb")
+            self.files.append(file)
+        configure_structlog_fast_json(file)
+        return structlog
+
+    def lines(self, make_logger, loop, n=2):
+        """The JSON lines `loop(make_logger(), n)` writes, decoded. Reconfigures structlog: call
+        configure() again before the benchmark."""
+        import io
+        import json
+
+        buffer = io.BytesIO()
+        self.configure(buffer)
+        loop(make_logger(), n)
+        return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+@pytest.fixture
+def structlog_fast_json():
+    """A StructlogFastJson; structlog's defaults are put back afterwards (structlog.configure is
+    global: no other benchmark may see this configuration)."""
+    import structlog
+
+    fast = StructlogFastJson()
+    try:
+        yield fast
+    finally:
+        structlog.reset_defaults()
+        for file in fast.files:
+            file.close()
+
+
+@pytest.fixture
+def structlog_hftel(rings):
+    """structlog routed into the rings' segment by hftel.logs.configure(strict=True); reset afterwards."""
+    import structlog
+
+    from hftel import logs
+
+    logs.configure(rings.tel, strict=True)
+    try:
+        yield structlog
+    finally:
+        structlog.reset_defaults()
 
 
 # -- prometheus_client -------------------------------------------------------------------------------

@@ -5,7 +5,10 @@
 Every benchmark times rounds of one loop of N operations, N being in its extra_info. The per-operation
 figure is the round's time divided by N, taken from the MIN over rounds (the round least disturbed by
 other work on the machine; the median is shown beside it for the spread). Python rows also get a net
-figure, the gross minus the empty loop of the same shape, and the ratio prometheus_client / row.
+figure, the gross minus the empty loop of the same shape, and the ratio reference / row (the row whose
+extra_info has role "reference": prometheus_client for metrics, structlog's fast JSON set-up for the
+audit and log rings). A row whose extra_info names `versus` (the label of another row, in its own
+operation or in `versus_op`) also gets that like-for-like ratio, net of the loop.
 Targets are judged on the min: the net figure for Python rows, the plain figure for C rows.
 """
 from __future__ import annotations
@@ -80,22 +83,55 @@ def machine_lines(results: dict) -> list[str]:
     return lines
 
 
-def python_section(op: str, rows: list[dict]) -> list[str]:
+def find_row(rows: list[dict], op: str, wanted: str) -> dict | None:
+    """The row of operation `op` whose label is `wanted`."""
+    return next((row for row in rows if row["extra_info"]["op"] == op and label(row) == wanted), None)
+
+
+def net_ns(row: dict, rows: list[dict]) -> float | None:
+    """A Python row's min per-op time net of the empty loop of its operation; None without one."""
+    op = row["extra_info"]["op"]
+    baseline = next((other for other in rows
+                     if other["extra_info"]["op"] == op and other["extra_info"].get("role") == "baseline"), None)
+    return per_op_ns(row, "min") - per_op_ns(baseline, "min") if baseline else None
+
+
+def versus(row: dict, python_rows: list[dict]) -> tuple[dict | None, float | None]:
+    """The row `row` is compared with like for like, and that row's net ns/op."""
+    info = row["extra_info"]
+    if not info.get("versus"):
+        return None, None
+    other = find_row(python_rows, info.get("versus_op", info["op"]), info["versus"])
+    return other, net_ns(other, python_rows) if other else None
+
+
+def python_section(op: str, rows: list[dict], python_rows: list[dict]) -> list[str]:
     baseline = next((row for row in rows if row["extra_info"].get("role") == "baseline"), None)
     reference = next((row for row in rows if row["extra_info"].get("role") == "reference"), None)
     loop = per_op_ns(baseline, "min") if baseline else None
     ref_gross = per_op_ns(reference, "min") if reference else None
     ref_net = ref_gross - loop if reference and loop is not None else None
+    ref_name = reference["extra_info"]["library"] if reference else "reference"
+    anchors = any(row["extra_info"].get("anchor_ns") for row in rows)
+    like_for_like = any(row["extra_info"].get("versus") for row in rows)
     n = rows[0]["extra_info"]["n"]
+    intro = f"N = {n:,} calls per round. Net = gross minus the empty loop ({ns(loop)} ns per iteration)."
+    if reference:
+        intro += f" Reference: {label(reference)}."
+    header = ["Implementation", "gross ns/op (min)", "gross ns/op (median)", "net ns/op (min)",
+              f"{ref_name} / this, gross", f"{ref_name} / this, net"]
+    if anchors:
+        header += ["reference-machine anchor ns", "this run / anchor"]
+    if like_for_like:
+        header += ["like for like, net"]
+    header += ["target (net ns)", "result"]
     lines = [
         f"### Python: {op}",
         "",
-        f"N = {n:,} calls per round. Net = gross minus the empty loop ({ns(loop)} ns per iteration).",
+        intro,
         "",
-        "| Implementation | gross ns/op (min) | gross ns/op (median) | net ns/op (min) "
-        "| prometheus_client / this, gross | prometheus_client / this, net "
-        "| reference-machine anchor ns | this run / anchor | target (net ns) | result |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|:-:|",
+        "| " + " | ".join(header) + " |",
+        "|---" + "|--:" * (len(header) - 2) + "|:-:|",
     ]
     for row in rows:
         info = row["extra_info"]
@@ -104,18 +140,21 @@ def python_section(op: str, rows: list[dict]) -> list[str]:
         net = None if is_baseline or loop is None else gross - loop
         anchor = info.get("anchor_ns")
         target = info.get("target_ns")
-        lines.append("| " + " | ".join([
+        cells = [
             label(row),
             ns(gross),
             ns(per_op_ns(row, "median")),
             "—" if is_baseline else ns(net),
             "—" if is_baseline else ratio(ref_gross, gross),
             "—" if is_baseline else ratio(ref_net, net),
-            ns(anchor) if anchor else "—",
-            ratio(gross, anchor) if anchor else "—",
-            f"<= {target}" if target is not None else "—",
-            verdict(net, target),
-        ]) + " |")
+        ]
+        if anchors:
+            cells += [ns(anchor) if anchor else "—", ratio(gross, anchor) if anchor else "—"]
+        if like_for_like:
+            other, other_net = versus(row, python_rows)
+            cells += [f"{ratio(other_net, net)} faster than {other['extra_info']['variant']}" if other else "—"]
+        cells += [f"<= {target}" if target is not None else "—", verdict(net, target)]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]
 
 
@@ -147,6 +186,47 @@ def c_section(rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def c_audit_section(rows: list[dict], python_rows: list[dict]) -> list[str]:
+    clock = next((row for row in rows if row["extra_info"].get("role") == "clock"), None)
+    written = [row for row in rows if row is not clock]
+    n = rows[0]["extra_info"]["n"]
+    others = [versus(row, python_rows) for row in written]
+    other = next((found for found, _ in others if found), None)
+    ratio_name = f"{other['extra_info']['library']}, {other['extra_info']['variant']}" if other else "structlog"
+    lines = [
+        "### C: audit rows from Cython, in a `with nogil` loop",
+        "",
+        f"N = {n:,} rows per round (bench/cloops.pyx, -O3), each an hftel_audit_orders_row filled in full",
+        "(the ten fields of the Python audit row) and written by hftel_audit_write into the 16 MiB audit ring,",
+        f"drained between rounds. The ratio column divides the net ns/op of {ratio_name}",
+        "logging the same ten fields from Python (the Python audit row section) by this row's ns/op.",
+        "",
+        f"| Operation | ns/op (min) | ns/op (median) | {ratio_name} / this | target (ns) | result |",
+        "|---|--:|--:|--:|--:|:-:|",
+    ]
+    for row, (_, other_net) in zip(written, others):
+        info = row["extra_info"]
+        value = per_op_ns(row, "min")
+        target = info.get("target_ns")
+        lines.append("| " + " | ".join([
+            f"{info['op']}, {info['variant']}",
+            ns(value),
+            ns(per_op_ns(row, "median")),
+            ratio(other_net, value),
+            f"<= {target}" if target is not None else "—",
+            verdict(value, target),
+        ]) + " |")
+    if clock:
+        lines.append(f"| {clock['extra_info']['op']} (reference) | {ns(per_op_ns(clock, 'min'))} "
+                     f"| {ns(per_op_ns(clock, 'median'))} | — | — | — |")
+    given = next((row for row in written if row["extra_info"]["variant"] == "ts given"), None)
+    stamped = next((row for row in written if row["extra_info"]["variant"].startswith("ts=0")), None)
+    if given and stamped and clock:
+        lines += ["", f"ts=0 costs {ns(per_op_ns(stamped, 'min') - per_op_ns(given, 'min'))} ns more a row than ts "
+                      f"given; a bare clock_gettime(CLOCK_REALTIME) costs {ns(per_op_ns(clock, 'min'))} ns here."]
+    return lines + [""]
+
+
 def render(results: dict) -> str:
     benchmarks = [b for b in results["benchmarks"] if "n" in b.get("extra_info", {})]
     python_ops: dict[str, list[dict]] = {}
@@ -171,17 +251,30 @@ def render(results: dict) -> str:
         "  it shows the spread. Ratios and targets use the min throughout.",
         "- Python rows are gross (loop included) and net (minus the empty loop of the same shape). The",
         "  targets for Python rows are judged on the net figure.",
-        "- prometheus_client / this: how many times faster than prometheus_client (single process) this row is.",
+        "- REFERENCE / this: how many times faster than the section's reference row this row is:",
+        "  prometheus_client (single process) for the metrics, structlog's recommended fast JSON set-up",
+        "  (filtering bound logger cached on first use, TimeStamper(fmt=\"iso\", utc=True), orjson, bytes to",
+        "  /dev/null) through a bound logger for audit rows and log events. \"Like for like\" compares hftel's",
+        "  bound logger with structlog's bound logger and the lazy proxy with the lazy proxy.",
+        "- The ring rows drain their ring between rounds, outside the timed region: a full ring (a spill",
+        "  to a file for audit rows) never happens while timing, and each benchmark checks it did not.",
         "- Reference-machine anchors are prometheus_client and OpenTelemetry measured on a faster machine;",
         "  this run / anchor says how much slower this machine is, to scale the other figures by.",
         "- The histogram rows observe the same latencies, log-uniform from 1 us to 1 s: integer ns for hftel and",
         "  OpenTelemetry, float seconds for prometheus_client. Every library uses its default buckets.",
         "",
     ]
-    for op, rows in python_ops.items():
-        lines += python_section(op, rows)
-    if c_rows:
-        lines += c_section(c_rows)
+    python_rows = [row for rows in python_ops.values() for row in rows]
+    # The metrics sections first, then the rings' (extra_info "section"; metrics when absent).
+    ordered = sorted(python_ops.items(), key=lambda item: item[1][0]["extra_info"].get("section") == "rings")
+    for op, rows in ordered:
+        lines += python_section(op, rows, python_rows)
+    metric_rows = [row for row in c_rows if row["extra_info"].get("section") != "rings"]
+    ring_rows = [row for row in c_rows if row["extra_info"].get("section") == "rings"]
+    if metric_rows:
+        lines += c_section(metric_rows)
+    if ring_rows:
+        lines += c_audit_section(ring_rows, python_rows)
     return "\n".join(lines).rstrip() + "\n"
 
 
