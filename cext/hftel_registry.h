@@ -257,7 +257,11 @@ static inline hftel_status hftel_check_ring_geometry(const char *which, uint64_t
                           which, (unsigned long long)capacity, (unsigned long long)HFTEL_RING_MIN_CAPACITY,
                           (unsigned long long)HFTEL_RING_MAX_CAPACITY);
     }
-    if (offset < after || offset % HFTEL_HEADER_LENGTH != 0u || offset > length ||
+    if (offset % HFTEL_HEADER_LENGTH != 0u) {
+        return hftel_fail(error, HFTEL_ERROR_CORRUPT, "%s ring offset %llu is not page aligned (%u)", which,
+                          (unsigned long long)offset, HFTEL_HEADER_LENGTH);
+    }
+    if (offset < after || offset > length ||
         HFTEL_RING_HEADER_LENGTH + capacity > length - offset) {
         return hftel_fail(error, HFTEL_ERROR_CORRUPT,
                           "%s ring at offset %llu, %llu bytes long, overlaps what precedes it or the end of the file",

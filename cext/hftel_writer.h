@@ -290,6 +290,9 @@ static inline int hftel_log_add(hftel_log_event *event, uint8_t kind, const char
 {
     if (key_length > HFTEL_LOG_KEY_MAX_LENGTH) {
         key_length = HFTEL_LOG_KEY_MAX_LENGTH;
+        while (key_length > 0u && (((const uint8_t *)key)[key_length] & 0xc0u) == 0x80u) {
+            key_length--; /* never cut a UTF-8 sequence in half */
+        }
         event->flags |= HFTEL_RECORD_TRUNCATED;
     }
     size_t room = HFTEL_LOG_EVENT_MAX_LENGTH - event->used;

@@ -1,14 +1,20 @@
-"""docs/layout.md against cext/hftel.h: every number the doc states is the number the compiler sees.
+"""docs/layout.md against the cext/ headers: every number the doc states is the number the compiler sees.
 
-A small C program is generated from the headers (every object-like HFTEL_* macro, every enum
-constant, offsetof/sizeof of every member of the header and descriptor structs, the histogram block
-geometry for every bucket count, and each `C expression` the doc quotes), compiled with the system
-`cc` and run. Its `NAME=value` lines are compared with the doc's machine-checked tables:
+A small C program is generated from the headers (hftel.h, hftel_registry.h, hftel_ring.h and
+hftel_writer.h: every object-like HFTEL_* macro, every enum constant, offsetof/sizeof of every member
+of the structs in STRUCTS -- the segment header, the descriptor, the ring header, the ring record
+header, the spill file header and the spill frame --, the histogram block geometry for every bucket
+count, and each `C expression` the doc quotes), compiled with the system `cc` and run. Its
+`NAME=value` lines are compared with the doc's machine-checked tables:
 
   * layout tables   -- columns Offset, Size, C constant and "`STRUCT` member";
   * constant tables -- columns C constant and Value;
   * expression tables -- columns C expression and Value;
   * the histogram block table -- columns B, Counts at, Sum at and Block length.
+
+Every struct in STRUCTS needs a layout table. Of hftel.h, every *_OFFSET and *_LENGTH macro and every
+enum constant must be stated in a checked table; of hftel_ring.h and hftel_writer.h (the rings and
+the spill file are described in full), every object-like macro and every enum constant.
 """
 from __future__ import annotations
 
@@ -23,8 +29,21 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 HEADER = REPO / "cext" / "hftel.h"
 REGISTRY = REPO / "cext" / "hftel_registry.h"
+RING = REPO / "cext" / "hftel_ring.h"
+WRITER = REPO / "cext" / "hftel_writer.h"  # includes hftel_registry.h, which includes hftel.h and hftel_ring.h
+HEADERS = (HEADER, REGISTRY, RING, WRITER)
 DOC = REPO / "docs" / "layout.md"
-STRUCTS = ("hftel_header", "hftel_descriptor")
+# Every struct of the ABI (the segment's and the spill file's), and the header that declares it.
+STRUCTS = {
+    "hftel_header": HEADER,
+    "hftel_descriptor": HEADER,
+    "hftel_ring_header": RING,
+    "hftel_record_header": RING,
+    "hftel_spill_header": WRITER,
+    "hftel_spill_frame": WRITER,
+}
+# Headers the doc describes in full: each of their object-like macros and enum constants is stated.
+FULLY_DOCUMENTED = (RING, WRITER)
 MAX_BUCKETS = 256
 NONE_CELLS = {"", "-", "—", "n/a"}
 
@@ -50,26 +69,38 @@ def enum_names(header_text: str) -> list[str]:
 def struct_members(header_text: str, struct: str) -> list[str]:
     """The member names of `typedef struct STRUCT { ... } STRUCT;`, in declaration order."""
     match = re.search(r"typedef\s+struct\s+%s\s*\{(.*?)\}\s*%s\s*;" % (struct, struct), header_text, re.DOTALL)
-    assert match, f"struct {struct} not found in {HEADER}"
+    assert match, f"struct {struct} not found in {STRUCTS[struct].name}"
     body = re.sub(r"/\*.*?\*/", "", match.group(1), flags=re.DOTALL)
     return re.findall(r"(\w+)\s*(?:\[[^\]]*\])?\s*;", body)
 
 
-def c_program(header_text: str, registry_text: str, expressions: list[str]) -> str:
+def c_program(headers: dict[Path, str], expressions: list[str]) -> str:
     """A C program printing NAME=value for everything the doc may state."""
-    lines = ['#include <stdio.h>', '#include "hftel_registry.h"', "", "int main(void)", "{"]
+    lines = ['#include <stdio.h>', '#include "hftel_writer.h"', "",
+             # Values print exactly whatever their type: a u64 above 2^63 (the tag key) stays
+             # positive, a negative enum constant (HFTEL_AUDIT_LOST) stays negative.
+             "static void show(const char *name, int is_signed, long long as_signed, unsigned long long as_unsigned)",
+             "{",
+             "    if (is_signed && as_signed < 0) {",
+             '        printf("%s=%lld\\n", name, as_signed);',
+             "    } else {",
+             '        printf("%s=%llu\\n", name, as_unsigned);',
+             "    }",
+             "}", "", "int main(void)", "{"]
 
     def emit(label: str, expression: str) -> None:
         text = label.replace("\\", "\\\\").replace('"', '\\"')
-        lines.append(f'    printf("%s=%lld\\n", "{text}", (long long)({expression}));')
+        value = f"({expression})"
+        lines.append(f'    show("{text}", ({value} * 0 - 1) < 0, (long long){value}, (unsigned long long){value});')
 
-    for name in dict.fromkeys(macro_names(header_text) + macro_names(registry_text)):
+    texts = [headers[path] for path in HEADERS]
+    for name in dict.fromkeys(name for text in texts for name in macro_names(text)):
         emit(name, name)
-    for name in dict.fromkeys(enum_names(header_text) + enum_names(registry_text)):
+    for name in dict.fromkeys(name for text in texts for name in enum_names(text)):
         emit(name, name)
-    for struct in STRUCTS:
+    for struct, declared_in in STRUCTS.items():
         emit(f"sizeof({struct})", f"sizeof({struct})")
-        for member in struct_members(header_text, struct):
+        for member in struct_members(headers[declared_in], struct):
             emit(f"offsetof({struct}.{member})", f"offsetof({struct}, {member})")
             emit(f"sizeof({struct}.{member})", f"sizeof((({struct} *)0)->{member})")
     for count in range(1, MAX_BUCKETS + 1):
@@ -147,8 +178,8 @@ def parse_tables(doc_text: str) -> list[Table]:
 
 
 def number(cell: str) -> int | None:
-    """The first integer in a cell (decimal or 0x hex), or None."""
-    match = re.search(r"\b0x[0-9a-fA-F]+\b|\b\d+\b", cell)
+    """The first integer in a cell (decimal or 0x hex, with a leading minus sign if any), or None."""
+    match = re.search(r"(?<![\w.])-?(?:0x[0-9a-fA-F]+|\d+)\b", cell)
     return None if match is None else int(match.group(0), 0)
 
 
@@ -168,9 +199,9 @@ def doc_expressions(doc_text: str) -> list[str]:
     return found
 
 
-def _check_layout_table(table: Table, header_text: str, layout: dict[str, int]) -> list[str]:
+def _check_layout_table(table: Table, headers: dict[Path, str], layout: dict[str, int]) -> list[str]:
     struct = table.struct()
-    members = struct_members(header_text, struct) if struct in STRUCTS else None
+    members = struct_members(headers[STRUCTS[struct]], struct) if struct in STRUCTS else None
     if members is None:
         return [f"line {table.line}: layout table of unknown struct {struct!r}"]
     offset_col, size_col = table.column("offset"), table.column("size")
@@ -181,7 +212,7 @@ def _check_layout_table(table: Table, header_text: str, layout: dict[str, int]) 
         where = f"line {line}: {struct}.{member}"
         offset, size = number(cells[offset_col]), number(cells[size_col])
         if member not in members:
-            problems.append(f"{where}: no such member in {HEADER.name}")
+            problems.append(f"{where}: no such member in {STRUCTS[struct].name}")
             continue
         seen.append(member)
         true_offset = layout[f"offsetof({struct}.{member})"]
@@ -234,13 +265,13 @@ def _check_histogram_table(table: Table, layout: dict[str, int]) -> list[str]:
     return problems
 
 
-def check_doc(doc_text: str, header_text: str, layout: dict[str, int]) -> list[str]:
-    """Every disagreement between the doc's checked tables and the compiled header, as sentences."""
+def check_doc(doc_text: str, headers: dict[Path, str], layout: dict[str, int]) -> list[str]:
+    """Every disagreement between the doc's checked tables and the compiled headers, as sentences."""
     problems = []
     for table in parse_tables(doc_text):
         columns = set(table.columns)
         if {"offset", "size"} <= columns and table.struct():
-            problems += _check_layout_table(table, header_text, layout)
+            problems += _check_layout_table(table, headers, layout)
         elif {"c constant", "value"} <= columns:
             problems += _check_value_table(table, "c constant", layout)
         elif {"c expression", "value"} <= columns:
@@ -260,12 +291,15 @@ def documented_constants(doc_text: str) -> set[str]:
     return names
 
 
-def undocumented_constants(doc_text: str, header_text: str) -> list[str]:
-    """hftel.h's *_OFFSET and *_LENGTH macros and enum constants that no checked table states."""
-    wanted = [name for name in macro_names(header_text) if name.endswith(("_OFFSET", "_LENGTH"))]
-    wanted += enum_names(header_text)
+def undocumented_constants(doc_text: str, headers: dict[Path, str]) -> list[str]:
+    """The constants the doc must state but no checked table does: hftel.h's *_OFFSET and *_LENGTH
+    macros and enum constants, and every object-like macro and enum constant of FULLY_DOCUMENTED."""
+    wanted = [name for name in macro_names(headers[HEADER]) if name.endswith(("_OFFSET", "_LENGTH"))]
+    wanted += enum_names(headers[HEADER])
+    for path in FULLY_DOCUMENTED:
+        wanted += macro_names(headers[path]) + enum_names(headers[path])
     documented = documented_constants(doc_text)
-    return [name for name in wanted if name not in documented]
+    return [name for name in dict.fromkeys(wanted) if name not in documented]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -274,8 +308,9 @@ def undocumented_constants(doc_text: str, header_text: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def header_text() -> str:
-    return HEADER.read_text()
+def headers() -> dict[Path, str]:
+    """The text of each header in HEADERS."""
+    return {path: path.read_text() for path in HEADERS}
 
 
 @pytest.fixture(scope="module")
@@ -284,9 +319,9 @@ def doc_text() -> str:
 
 
 @pytest.fixture(scope="module")
-def layout(tmp_path_factory: pytest.TempPathFactory, header_text: str, doc_text: str) -> dict[str, int]:
+def layout(tmp_path_factory: pytest.TempPathFactory, headers: dict[Path, str], doc_text: str) -> dict[str, int]:
     """NAME=value for every constant, offset and size, as the compiler computes them."""
-    source = c_program(header_text, REGISTRY.read_text(), doc_expressions(doc_text))
+    source = c_program(headers, doc_expressions(doc_text))
     return compile_and_run(source, tmp_path_factory.mktemp("layout"))
 
 
@@ -312,49 +347,110 @@ def test_doc_states_the_layout_version_of_the_header(doc_text, layout):
     assert stated_layout_version(doc_text) == layout["HFTEL_LAYOUT_VERSION"]
 
 
-def test_doc_has_a_layout_table_for_the_header_and_the_descriptor(doc_text):
-    """Both structs of the ABI are described by a checked layout table."""
+def test_doc_has_a_layout_table_for_every_struct_of_the_abi(doc_text):
+    """The segment header, the descriptor, the ring header, the ring record header, the spill file
+    header and the spill frame are each described by a checked layout table."""
     described = {table.struct() for table in parse_tables(doc_text)}
     assert set(STRUCTS) <= described
 
 
-def test_every_offset_size_and_value_in_the_doc_matches_the_header(doc_text, header_text, layout):
-    """Each checked table row states exactly what the compiled header computes."""
-    assert check_doc(doc_text, header_text, layout) == []
+def test_every_offset_size_and_value_in_the_doc_matches_the_header(doc_text, headers, layout):
+    """Each checked table row states exactly what the compiled headers compute."""
+    assert check_doc(doc_text, headers, layout) == []
 
 
-def test_every_offset_length_and_enum_constant_of_the_header_is_in_the_doc(doc_text, header_text):
-    """No HFTEL_*_OFFSET, HFTEL_*_LENGTH or enum constant of hftel.h is left undocumented."""
-    assert undocumented_constants(doc_text, header_text) == []
+def test_every_constant_the_doc_must_state_is_in_the_doc(doc_text, headers):
+    """No HFTEL_*_OFFSET, HFTEL_*_LENGTH or enum constant of hftel.h, and no macro or enum constant of
+    hftel_ring.h or hftel_writer.h, is left undocumented."""
+    assert undocumented_constants(doc_text, headers) == []
 
 
-def test_a_wrong_offset_in_the_doc_is_reported(doc_text, header_text, layout):
+def test_the_ring_and_writer_headers_are_covered(headers, layout):
+    """Sanity: the printer did evaluate the new headers' constants and structs."""
+    for path in FULLY_DOCUMENTED:
+        assert macro_names(headers[path]) and all(name in layout for name in macro_names(headers[path]))
+        assert all(name in layout for name in enum_names(headers[path]))
+    assert layout["sizeof(hftel_ring_header)"] == layout["HFTEL_RING_HEADER_LENGTH"]
+    assert layout["sizeof(hftel_record_header)"] == layout["HFTEL_RECORD_HEADER_LENGTH"]
+    assert layout["sizeof(hftel_spill_header)"] == layout["HFTEL_SPILL_HEADER_LENGTH"]
+    assert layout["sizeof(hftel_spill_frame)"] == layout["HFTEL_SPILL_FRAME_HEADER_LENGTH"]
+
+
+def test_a_wrong_offset_in_the_doc_is_reported(doc_text, headers, layout):
     """Moving the epoch to offset 16 in a copy of the doc is caught, naming the field and both numbers."""
     wrong = _replace_cell(doc_text, "HFTEL_EPOCH_OFFSET", 0, "16")
     assert any("hftel_header.epoch: doc says offset 16, the header says 24" in problem
-               for problem in check_doc(wrong, header_text, layout))
+               for problem in check_doc(wrong, headers, layout))
 
 
-def test_a_wrong_size_in_the_doc_is_reported(doc_text, header_text, layout):
+def test_a_wrong_ring_header_offset_in_the_doc_is_reported(doc_text, headers, layout):
+    """Moving the ring's head onto the head cache's line in a copy of the doc is caught."""
+    wrong = _replace_cell(doc_text, "| `HFTEL_RING_HEAD_OFFSET` |", 0, "128")
+    assert any("hftel_ring_header.head: doc says offset 128, the header says 256" in problem
+               for problem in check_doc(wrong, headers, layout))
+
+
+def test_a_wrong_size_in_the_doc_is_reported(doc_text, headers, layout):
     """Shrinking the descriptor's name field in a copy of the doc is caught as a size mismatch."""
     wrong = _replace_cell(doc_text, "HFTEL_NAME_OFFSET", 1, "64")
     assert any("hftel_descriptor.name: doc says size 64, the header says 128" in problem
-               for problem in check_doc(wrong, header_text, layout))
+               for problem in check_doc(wrong, headers, layout))
 
 
-def test_a_wrong_constant_value_in_the_doc_is_reported(doc_text, header_text, layout):
+def test_a_wrong_record_header_size_in_the_doc_is_reported(doc_text, headers, layout):
+    """Widening the record's pid to 8 bytes in a copy of the doc is caught."""
+    wrong = _replace_cell(doc_text, "| `HFTEL_RECORD_PID_OFFSET` |", 1, "8")
+    assert any("hftel_record_header.pid: doc says size 8, the header says 4" in problem
+               for problem in check_doc(wrong, headers, layout))
+
+
+def test_a_wrong_constant_value_in_the_doc_is_reported(doc_text, headers, layout):
     """Stating HFTEL_VALUE_ALIGNMENT as 64 in a copy of the doc is caught."""
     wrong = _replace_cell(doc_text, "| `HFTEL_VALUE_ALIGNMENT` |", 1, "64")
     assert any("doc says HFTEL_VALUE_ALIGNMENT = 64, the header says 128" in problem
-               for problem in check_doc(wrong, header_text, layout))
+               for problem in check_doc(wrong, headers, layout))
 
 
-def test_a_dropped_row_in_the_doc_is_reported(doc_text, header_text, layout):
+def test_a_wrong_u64_constant_above_2_to_the_63_is_reported(doc_text, headers, layout):
+    """The tag key (top bit set) is compared as the unsigned number it is, and a wrong one is caught."""
+    assert layout["HFTEL_RECORD_TAG_KEY"] == 0x9E3779B97F4A7C10
+    wrong = _replace_cell(doc_text, "| `HFTEL_RECORD_TAG_KEY` |", 1, "0x9e3779b97f4a7c18")
+    assert any(f"doc says HFTEL_RECORD_TAG_KEY = {0x9E3779B97F4A7C18}, the header says {0x9E3779B97F4A7C10}"
+               in problem for problem in check_doc(wrong, headers, layout))
+
+
+def test_a_wrong_sign_in_the_doc_is_reported(doc_text, headers, layout):
+    """A negative enum constant (HFTEL_AUDIT_LOST, -1) stated as 1 is caught."""
+    assert layout["HFTEL_AUDIT_LOST"] == -1
+    wrong = _replace_cell(doc_text, "| `HFTEL_AUDIT_LOST` |", 1, "1")
+    assert any("doc says HFTEL_AUDIT_LOST = 1, the header says -1" in problem
+               for problem in check_doc(wrong, headers, layout))
+
+
+def test_a_dropped_row_in_the_doc_is_reported(doc_text, headers, layout):
     """Deleting the heartbeat row from a copy of the doc leaves a gap and an undocumented constant."""
     wrong = "\n".join(line for line in doc_text.splitlines() if "HFTEL_HEARTBEAT_OFFSET" not in line)
     assert any("hftel_header.heartbeat_ns appears 0 times" in problem
-               for problem in check_doc(wrong, header_text, layout))
-    assert "HFTEL_HEARTBEAT_OFFSET" in undocumented_constants(wrong, header_text)
+               for problem in check_doc(wrong, headers, layout))
+    assert "HFTEL_HEARTBEAT_OFFSET" in undocumented_constants(wrong, headers)
+
+
+def test_a_dropped_spill_frame_row_in_the_doc_is_reported(doc_text, headers, layout):
+    """Deleting the CRC row of the spill frame table from a copy of the doc is caught."""
+    wrong = "\n".join(line for line in doc_text.splitlines() if not line.startswith("| 12 | 4 | u32 | `crc32` |"))
+    assert wrong != doc_text
+    problems = check_doc(wrong, headers, layout)
+    assert any("hftel_spill_frame.crc32 appears 0 times" in problem for problem in problems)
+    assert any("hftel_spill_frame table ends at 12, sizeof is 16" in problem for problem in problems)
+
+
+@pytest.mark.parametrize("constant", ["HFTEL_RECORD_MAX_SHARE", "HFTEL_SPILL_FRAME_SYNC", "HFTEL_LOG_INT_TEXT",
+                                      "HFTEL_PEEK_UNTAGGED"])
+def test_a_dropped_ring_or_writer_constant_is_reported(doc_text, headers, constant):
+    """Deleting the row of any macro or enum constant of hftel_ring.h or hftel_writer.h is caught."""
+    wrong = "\n".join(line for line in doc_text.splitlines() if not line.startswith(f"| `{constant}` |"))
+    assert wrong != doc_text
+    assert undocumented_constants(wrong, headers) == [constant]
 
 
 def test_a_wrong_layout_version_in_the_doc_is_detected(doc_text, layout):

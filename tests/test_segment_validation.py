@@ -1,7 +1,7 @@
 """Bad segments are refused with an error naming the problem, and nothing is read out of bounds.
 
 Each targeted test forges one field of a small valid segment file (through the struct helpers below,
-with the offsets of cext/hftel.h) and checks the exception type and message. The hypothesis tests
+with the offsets of cext/hftel.h and cext/hftel_ring.h) and checks the exception type and message. The hypothesis tests
 overwrite random bytes of the header, the descriptor table and the values area, or truncate the
 file, and check that a Reader either refuses the file with SegmentError or reads sane series.
 
@@ -44,6 +44,9 @@ MAX_DESCRIPTOR_CAPACITY = 1 << 20              # HFTEL_MAX_DESCRIPTOR_CAPACITY
 NAME_MAX_LENGTH = 128                          # HFTEL_NAME_MAX_LENGTH
 LABELS_MAX_LENGTH = 320                        # HFTEL_LABELS_MAX_LENGTH
 HELP_MAX_LENGTH = 512                          # HFTEL_HELP_MAX_LENGTH
+RING_HEADER_LENGTH = 512                       # HFTEL_RING_HEADER_LENGTH (hftel_ring.h)
+RING_MIN_CAPACITY = 1 << 16                    # HFTEL_RING_MIN_CAPACITY (hftel_ring.h)
+RING_MAX_CAPACITY = 1 << 30                    # HFTEL_RING_MAX_CAPACITY (hftel_ring.h)
 
 # Header field -> (offset, struct code). The offset is HFTEL_<FIELD upper-cased>_OFFSET.
 HEADER_FIELDS: dict[str, tuple[int, str]] = {
@@ -59,6 +62,10 @@ HEADER_FIELDS: dict[str, tuple[int, str]] = {
     "descriptor_capacity": (76, "I"),
     "values_offset": (80, "Q"),
     "values_length": (88, "Q"),
+    "audit_ring_offset": (96, "Q"),
+    "audit_ring_capacity": (104, "Q"),
+    "log_ring_offset": (112, "Q"),
+    "log_ring_capacity": (120, "Q"),
     "registration_lock": (128, "q"),
     "descriptor_count": (136, "I"),
     "values_used": (144, "Q"),
@@ -104,10 +111,19 @@ FILL_BOUNDS = (1_000, 10_000, 100_000)
 # ---------------------------------------------------------------------------------------------------
 
 
-def build_segment(path: str | os.PathLike[str]) -> str:
-    """Creates a small, closed segment at `path` holding one series of each kind, with values."""
+# The rings of the valid segment: both, and small (the minimum for the log ring), which keeps the
+# file, and so the property tests that copy it, small.
+AUDIT_RING_BYTES = 1 << 17
+LOG_RING_BYTES = 1 << 16
+
+
+def build_segment(path: str | os.PathLike[str], *, rings: bool = True) -> str:
+    """Creates a small, closed segment at `path` holding one series of each kind, with values, and
+    an audit ring and a log ring (or none, with rings=False)."""
     path = os.fspath(path)
-    tel = hftel.Telemetry.create(path, capacity=64, values_bytes=64 * 1024, heartbeat_interval=None)
+    tel = hftel.Telemetry.create(path, capacity=64, values_bytes=64 * 1024, heartbeat_interval=None,
+                                 audit_ring_bytes=AUDIT_RING_BYTES if rings else 0,
+                                 log_ring_bytes=LOG_RING_BYTES if rings else 0)
     try:
         tel.counter(TICKS[0], "Ticks seen.").inc(3)
         tel.gauge(OPEN_ORDERS[0], "Open orders.", kind="int").set(-7)
@@ -239,8 +255,25 @@ OPENERS = pytest.mark.parametrize("opener", [open_for_reading, open_for_writing]
 
 @pytest.fixture
 def segment(tmp_path: Path) -> str:
-    """A small valid segment file holding each kind of series, closed, with values recorded."""
+    """A small valid segment file holding each kind of series, closed, with values recorded, and
+    both rings."""
     return build_segment(tmp_path / "engine.seg")
+
+
+@pytest.fixture
+def ringless_segment(tmp_path: Path) -> str:
+    """The same segment created without rings (audit_ring_bytes=0, log_ring_bytes=0)."""
+    return build_segment(tmp_path / "ringless.seg", rings=False)
+
+
+def values_end(path: str) -> int:
+    """Where the values area ends: the earliest a ring may start."""
+    return header_field(path, "values_offset") + header_field(path, "values_length")
+
+
+def ring_end(path: str, ring: str) -> int:
+    """Where the `ring` ("audit" or "log") ends: its offset, the ring header and its data."""
+    return header_field(path, f"{ring}_ring_offset") + RING_HEADER_LENGTH + header_field(path, f"{ring}_ring_capacity")
 
 
 def test_the_fixture_segment_is_valid_and_holds_every_kind_of_series(segment):
@@ -257,12 +290,15 @@ def test_the_fixture_segment_is_valid_and_holds_every_kind_of_series(segment):
 
 
 def test_the_layout_used_here_matches_hftel_h():
-    """The offsets and sizes defined at the top of this module are the ones cext/hftel.h defines."""
-    header = Path(hftel.get_include()) / "hftel.h"
-    if not header.exists():
-        pytest.skip(f"{header} is not available")
+    """The offsets and sizes defined at the top of this module are the ones cext/hftel.h and
+    cext/hftel_ring.h define."""
+    headers = [Path(hftel.get_include()) / name for name in ("hftel.h", "hftel_ring.h")]
+    for header in headers:
+        if not header.exists():
+            pytest.skip(f"{header} is not available")
     macros: dict[str, int] = {}
-    for match in re.finditer(r"^#define (HFTEL_\w+)[ \t]+([^\n]+)$", header.read_text(), re.MULTILINE):
+    text = "\n".join(header.read_text() for header in headers)
+    for match in re.finditer(r"^#define (HFTEL_\w+)[ \t]+([^\n]+)$", text, re.MULTILINE):
         expression = re.sub(r"\b(0x[0-9a-fA-F]+|\d+)[uUlL]*\b", r"\1", match.group(2))
         try:
             macros[match.group(1)] = eval(expression, {"__builtins__": {}}, dict(macros))  # noqa: S307
@@ -276,7 +312,8 @@ def test_the_layout_used_here_matches_hftel_h():
         ("VALUE_ALIGNMENT", VALUE_ALIGNMENT), ("MAX_DESCRIPTOR_CAPACITY", MAX_DESCRIPTOR_CAPACITY),
         ("NAME_MAX_LENGTH", NAME_MAX_LENGTH), ("LABELS_MAX_LENGTH", LABELS_MAX_LENGTH),
         ("HELP_MAX_LENGTH", HELP_MAX_LENGTH), ("NAME_OFFSET", NAME_OFFSET), ("LABELS_OFFSET", LABELS_OFFSET),
-        ("HELP_OFFSET", HELP_OFFSET),
+        ("HELP_OFFSET", HELP_OFFSET), ("RING_HEADER_LENGTH", RING_HEADER_LENGTH),
+        ("RING_MIN_CAPACITY", RING_MIN_CAPACITY), ("RING_MAX_CAPACITY", RING_MAX_CAPACITY),
     ]:
         assert macros[f"HFTEL_{name}"] == value, name
 
@@ -423,13 +460,27 @@ def test_a_misaligned_values_offset_is_refused(opener, segment):
 
 
 @OPENERS
-@pytest.mark.parametrize("forged", ["one slot too long", "2**64-1"])
-def test_a_values_length_past_the_end_is_refused(opener, segment, forged):
-    """A values area running past the end of the file (or wrapping around 2**64) is refused."""
-    length = header_field(segment, "values_length") + VALUE_ALIGNMENT if forged == "one slot too long" else U64_MAX
-    forge_header(segment, "values_length", length)
-    message = refusal(opener, segment, hftel.SegmentError)
+@pytest.mark.parametrize("rings", [True, False], ids=["rings", "no rings"])
+@pytest.mark.parametrize("forged", ["one slot past the end", "2**64-1"])
+def test_a_values_length_past_the_end_is_refused(opener, tmp_path, rings, forged):
+    """A values area running past the end of the file (or wrapping around 2**64) is refused, with or
+    without rings after it: the values area is checked before the rings."""
+    path = build_segment(tmp_path / "engine.seg", rings=rings)
+    past_the_end = header_field(path, "segment_length") - header_field(path, "values_offset") + VALUE_ALIGNMENT
+    forge_header(path, "values_length", past_the_end if forged == "one slot past the end" else U64_MAX)
+    message = refusal(opener, path, hftel.SegmentError)
     assert "values area" in message and "end of the file" in message
+
+
+@OPENERS
+def test_a_values_area_grown_into_the_audit_ring_is_refused(opener, segment):
+    """A values area one slot longer, still inside the file, runs into the audit ring: the refusal
+    names the ring, which no longer starts after the values area."""
+    assert values_end(segment) == header_field(segment, "audit_ring_offset")
+    forge_header(segment, "values_length", header_field(segment, "values_length") + VALUE_ALIGNMENT)
+    message = refusal(opener, segment, hftel.SegmentError)
+    offset = header_field(segment, "audit_ring_offset")
+    assert f"audit ring at offset {offset}, {AUDIT_RING_BYTES} bytes long, overlaps what precedes it" in message
 
 
 @OPENERS
@@ -454,6 +505,190 @@ def test_a_header_forged_after_attaching_is_refused_by_the_next_snapshot(segment
     forge_header(segment, "descriptor_count", header_field(segment, "descriptor_capacity") + 1)
     message = refusal(lambda _: reader.snapshot(), segment, hftel.SegmentError)
     assert "exceeds the capacity" in message
+
+
+# ---------------------------------------------------------------------------------------------------
+# The rings' geometry (header line 1, bytes 96 to 127): checked with the rest of the header.
+# ---------------------------------------------------------------------------------------------------
+
+RINGS = pytest.mark.parametrize("ring", ["audit", "log"])
+RING_BYTES = {"audit": AUDIT_RING_BYTES, "log": LOG_RING_BYTES}
+
+
+def capacity_refused(ring: str, capacity: int) -> str:
+    """What the refusal of a ring capacity says (hftel_check_ring_geometry)."""
+    return (f"{ring} ring capacity {capacity} is not a power of two in "
+            f"{RING_MIN_CAPACITY}..{RING_MAX_CAPACITY}")
+
+
+def placement_refused(ring: str, offset: int, capacity: int) -> str:
+    """What the refusal of a ring's placement says (hftel_check_ring_geometry)."""
+    return (f"{ring} ring at offset {offset}, {capacity} bytes long, overlaps what precedes it or the end "
+            f"of the file")
+
+
+def test_the_valid_segment_lays_its_rings_out_as_hftel_segment_create_does(segment):
+    """Sanity for the forgeries below: the audit ring starts where the values area ends, the log
+    ring on the first page after the audit ring, and the file ends on the first page after that."""
+    assert header_field(segment, "audit_ring_capacity") == AUDIT_RING_BYTES
+    assert header_field(segment, "log_ring_capacity") == LOG_RING_BYTES
+    assert header_field(segment, "audit_ring_offset") == values_end(segment)
+    assert header_field(segment, "log_ring_offset") == -(-ring_end(segment, "audit") // HEADER_LENGTH) * HEADER_LENGTH
+    assert header_field(segment, "segment_length") == -(-ring_end(segment, "log") // HEADER_LENGTH) * HEADER_LENGTH
+    assert os.path.getsize(segment) == header_field(segment, "segment_length")
+
+
+@OPENERS
+def test_a_segment_created_without_rings_attaches_and_reads(opener, ringless_segment):
+    """A segment made with audit_ring_bytes=0 and log_ring_bytes=0 has 0/0 ring fields, ends on the
+    page after its values area, and attaches and reads like any other."""
+    for field in ("audit_ring_offset", "audit_ring_capacity", "log_ring_offset", "log_ring_capacity"):
+        assert header_field(ringless_segment, field) == 0, field
+    assert header_field(ringless_segment, "segment_length") == os.path.getsize(ringless_segment)
+    assert header_field(ringless_segment, "segment_length") == -(-values_end(ringless_segment) // HEADER_LENGTH) * HEADER_LENGTH
+    opener(ringless_segment)
+    snapshot = hftel.Reader(ringless_segment).snapshot()
+    assert snapshot.get_sample_value("ticks_total") == 3
+    assert snapshot.get_sample_value("latency_ns_count") == 4
+
+
+@OPENERS
+@RINGS
+@pytest.mark.parametrize(
+    "forged",
+    ["not a power of two", "one byte short", "below the minimum", "above the maximum", "2**63", "2**64-1"],
+)
+def test_a_ring_capacity_that_is_not_a_power_of_two_in_range_is_refused(opener, segment, ring, forged):
+    """A ring capacity that is not a power of two, or lies outside HFTEL_RING_MIN_CAPACITY..
+    HFTEL_RING_MAX_CAPACITY (however it would fit), is refused, naming the ring and the capacity."""
+    capacity = {
+        "not a power of two": 3 * RING_MIN_CAPACITY,
+        "one byte short": RING_BYTES[ring] - 1,
+        "below the minimum": RING_MIN_CAPACITY // 2,
+        "above the maximum": RING_MAX_CAPACITY * 2,
+        "2**63": 2**63,
+        "2**64-1": U64_MAX,
+    }[forged]
+    forge_header(segment, f"{ring}_ring_capacity", capacity)
+    assert capacity_refused(ring, capacity) in refusal(opener, segment, hftel.SegmentError)
+
+
+@OPENERS
+@RINGS
+def test_a_ring_offset_with_a_capacity_of_zero_is_refused(opener, segment, ring):
+    """A ring is absent only when both its offset and its capacity are 0: an offset with no capacity
+    is refused."""
+    forge_header(segment, f"{ring}_ring_capacity", 0)
+    assert capacity_refused(ring, 0) in refusal(opener, segment, hftel.SegmentError)
+
+
+@OPENERS
+@RINGS
+def test_a_ring_capacity_with_an_offset_of_zero_is_refused(opener, segment, ring):
+    """... and a capacity with offset 0 puts the ring over the header: refused."""
+    forge_header(segment, f"{ring}_ring_offset", 0)
+    assert placement_refused(ring, 0, RING_BYTES[ring]) in refusal(opener, segment, hftel.SegmentError)
+
+
+@OPENERS
+@RINGS
+@pytest.mark.parametrize("shift", [8, VALUE_ALIGNMENT, HEADER_LENGTH // 2])
+def test_a_ring_offset_that_is_not_page_aligned_is_refused(opener, segment, ring, shift):
+    """A ring moved off its page boundary (still after what precedes it and inside the file) is refused."""
+    offset = header_field(segment, f"{ring}_ring_offset") + shift
+    assert offset + RING_HEADER_LENGTH + RING_BYTES[ring] <= header_field(segment, "segment_length")
+    forge_header(segment, f"{ring}_ring_offset", offset)
+    message = refusal(opener, segment, hftel.SegmentError)
+    assert f"{ring} ring offset {offset} is not page aligned" in message
+
+
+@OPENERS
+@pytest.mark.parametrize("ring", ["audit", "log with no audit ring"])
+@pytest.mark.parametrize("where", ["at the values area", "on its last page"])
+def test_a_ring_overlapping_the_values_area_is_refused(opener, segment, ring, where):
+    """A ring starting inside the values area is refused; so is the log ring when there is no audit
+    ring to sit after."""
+    values_offset = header_field(segment, "values_offset")
+    offset = {
+        "at the values area": values_offset // HEADER_LENGTH * HEADER_LENGTH,
+        "on its last page": (values_end(segment) - 1) // HEADER_LENGTH * HEADER_LENGTH,
+    }[where]
+    assert offset < values_end(segment)
+    if ring == "audit":
+        forge_header(segment, "audit_ring_offset", offset)
+        expected = placement_refused("audit", offset, AUDIT_RING_BYTES)
+    else:
+        forge_header(segment, "audit_ring_offset", 0)
+        forge_header(segment, "audit_ring_capacity", 0)
+        forge_header(segment, "log_ring_offset", offset)
+        expected = placement_refused("log", offset, LOG_RING_BYTES)
+    assert expected in refusal(opener, segment, hftel.SegmentError)
+
+
+@OPENERS
+@pytest.mark.parametrize("where", ["at the audit ring", "one page in", "on its last page"])
+def test_a_log_ring_overlapping_the_audit_ring_is_refused(opener, segment, where):
+    """The log ring must start after the audit ring ends: one that starts inside it is refused."""
+    audit = header_field(segment, "audit_ring_offset")
+    offset = {
+        "at the audit ring": audit,
+        "one page in": audit + HEADER_LENGTH,
+        "on its last page": (ring_end(segment, "audit") - 1) // HEADER_LENGTH * HEADER_LENGTH,
+    }[where]
+    assert values_end(segment) <= offset < ring_end(segment, "audit")
+    forge_header(segment, "log_ring_offset", offset)
+    assert placement_refused("log", offset, LOG_RING_BYTES) in refusal(opener, segment, hftel.SegmentError)
+
+
+@OPENERS
+def test_an_audit_ring_moved_onto_the_log_ring_is_refused(opener, segment):
+    """An audit ring moved one page later (still page aligned, still inside the file) runs into the
+    log ring: the refusal names the log ring, which no longer starts after the audit ring ends."""
+    forge_header(segment, "audit_ring_offset", header_field(segment, "audit_ring_offset") + HEADER_LENGTH)
+    log_offset = header_field(segment, "log_ring_offset")
+    assert ring_end(segment, "audit") > log_offset
+    assert placement_refused("log", log_offset, LOG_RING_BYTES) in refusal(opener, segment, hftel.SegmentError)
+
+
+@OPENERS
+@RINGS
+@pytest.mark.parametrize("where", ["capacity doubled", "at the end of the file", "a page past the end",
+                                   "at 2**64-4096"])
+def test_a_ring_running_past_the_end_of_the_file_is_refused(opener, segment, ring, where):
+    """A ring whose data would end past the end of the file, or whose offset wraps around 2**64, is
+    refused."""
+    length = header_field(segment, "segment_length")
+    offset, capacity = header_field(segment, f"{ring}_ring_offset"), RING_BYTES[ring]
+    if where == "capacity doubled":
+        capacity *= 2
+        forge_header(segment, f"{ring}_ring_capacity", capacity)
+        assert offset + RING_HEADER_LENGTH + capacity > length
+    else:
+        offset = {"at the end of the file": length, "a page past the end": length + HEADER_LENGTH,
+                  "at 2**64-4096": 2**64 - HEADER_LENGTH}[where]
+        forge_header(segment, f"{ring}_ring_offset", offset)
+    assert placement_refused(ring, offset, capacity) in refusal(opener, segment, hftel.SegmentError)
+
+
+@pytest.mark.parametrize(
+    "forged,problem",
+    [
+        ({"audit_ring_capacity": AUDIT_RING_BYTES // 2}, "geometry changed after it was attached"),
+        ({"log_ring_offset": 0, "log_ring_capacity": 0}, "geometry changed after it was attached"),
+        ({"audit_ring_offset": 0, "audit_ring_capacity": 0}, "geometry changed after it was attached"),
+        ({"audit_ring_capacity": 3 * RING_MIN_CAPACITY}, capacity_refused("audit", 3 * RING_MIN_CAPACITY)),
+    ],
+    ids=["audit ring shrunk", "log ring removed", "audit ring removed", "capacity not a power of two"],
+)
+def test_a_ring_geometry_forged_after_attaching_is_refused_by_the_next_snapshot(segment, forged, problem):
+    """snapshot() checks the header again and compares the ring geometry with the one it attached:
+    a ring changed while attached is refused, even when the new geometry would pass on its own."""
+    reader = hftel.Reader(segment)
+    reader.snapshot()
+    for field, value in forged.items():
+        forge_header(segment, field, value)
+    message = refusal(lambda _: reader.snapshot(), segment, hftel.SegmentError)
+    assert problem in message
 
 
 def test_the_problem_is_still_named_when_the_segment_path_is_long(tmp_path):
@@ -743,7 +978,7 @@ def test_a_bucket_count_forged_after_the_first_snapshot_gives_no_inconsistent_hi
 
 
 class Pristine:
-    """The bytes of a valid segment, with a short repr for hypothesis' failure reports (not 135 kB)."""
+    """The bytes of a valid segment, with a short repr for hypothesis' failure reports (not 340 kB)."""
 
     def __init__(self, data: bytes):
         self.data = data
@@ -793,7 +1028,8 @@ def interesting_regions(data: bytes) -> list[tuple[int, int]]:
 
 INTERESTING_WORDS = [0, 1, 2, 0x7F, 0x80, 0xFF, 2**15, 2**16 - 1, 2**31, U32_MAX, 2**63, U64_MAX,
                      CACHE_LINE_LENGTH, VALUE_ALIGNMENT, HEADER_LENGTH, DESCRIPTOR_LENGTH, MAX_BUCKETS,
-                     MAX_BUCKETS + 1, MAX_DESCRIPTOR_CAPACITY, 2**40]
+                     MAX_BUCKETS + 1, MAX_DESCRIPTOR_CAPACITY, 2**40, RING_HEADER_LENGTH, RING_MIN_CAPACITY,
+                     RING_MAX_CAPACITY]
 
 
 def payloads() -> st.SearchStrategy[bytes]:

@@ -355,9 +355,11 @@ include "_audit_rows.pxi"
 
 
 cdef class LogWriter:
-    """Copies structured log events into the log ring (the structlog bridge calls write())."""
+    """Copies structured log events into the log ring (the structlog bridge calls write()).
+
+    Each call encodes on its own stack: a field's repr() may log, or let another thread log, in the
+    middle of an event without either event being corrupted."""
     cdef hftel_log_writer writer
-    cdef hftel_log_event event
     cdef readonly Segment segment
     cdef object __weakref__
 
@@ -373,61 +375,63 @@ cdef class LogWriter:
         """Encodes `event` with the context's fields, then the call's (which win), into the ring.
 
         Returns False when the ring was full and the event was dropped (counted)."""
+        cdef hftel_log_event encoded
         cdef const char *data
         cdef Py_ssize_t length
         data = PyUnicode_AsUTF8AndSize(event, &length)
-        hftel_log_begin(&self.event, level, ts, data, length)
+        hftel_log_begin(&encoded, level, ts, data, length)
         if violation:
-            self.event.flags |= HFTEL_RECORD_SCHEMA_VIOLATION
+            encoded.flags |= HFTEL_RECORD_SCHEMA_VIOLATION
         if context:
             for key, value in context.items():
                 if not fields or key not in fields:
-                    self._add(key, value)
+                    _add_field(&encoded, key, value)
         if fields:
             for key, value in fields.items():
-                self._add(key, value)
-        return hftel_log_write(&self.writer, &self.event) == 0
+                _add_field(&encoded, key, value)
+        return hftel_log_write(&self.writer, &encoded) == 0
 
-    cdef int _add(self, object key, object value) except -1:
-        cdef const char *name
-        cdef Py_ssize_t name_length
-        cdef const char *data
-        cdef Py_ssize_t length
-        cdef int64_t integer
-        cdef double real
-        cdef uint8_t flag
-        if type(key) is not str:
-            key = str(key)
-        name = PyUnicode_AsUTF8AndSize(key, &name_length)
-        kind = type(value)
-        if kind is str:
-            data = PyUnicode_AsUTF8AndSize(value, &length)
-            hftel_log_add(&self.event, HFTEL_LOG_STR, name, name_length, data, length)
-        elif kind is int:
-            if -9223372036854775807 - 1 <= value <= 9223372036854775807:
-                integer = value
-                hftel_log_add(&self.event, HFTEL_LOG_INT, name, name_length, &integer, 8)
-            else:
-                text = str(value).encode()
-                hftel_log_add(&self.event, HFTEL_LOG_INT_TEXT, name, name_length, PyBytes_AS_STRING(text),
-                              PyBytes_GET_SIZE(text))
-        elif kind is float:
-            real = value
-            hftel_log_add(&self.event, HFTEL_LOG_FLOAT, name, name_length, &real, 8)
-        elif kind is bool:
-            flag = 1 if value else 0
-            hftel_log_add(&self.event, HFTEL_LOG_BOOL, name, name_length, &flag, 1)
-        elif value is None:
-            hftel_log_add(&self.event, HFTEL_LOG_NONE, name, name_length, NULL, 0)
-        elif kind is bytes:
-            hftel_log_add(&self.event, HFTEL_LOG_BYTES, name, name_length, PyBytes_AS_STRING(value),
-                          PyBytes_GET_SIZE(value))
+
+cdef int _add_field(hftel_log_event *event, object key, object value) except -1:
+    cdef const char *name
+    cdef Py_ssize_t name_length
+    cdef const char *data
+    cdef Py_ssize_t length
+    cdef int64_t integer
+    cdef double real
+    cdef uint8_t flag
+    if type(key) is not str:
+        key = str(key)
+    name = PyUnicode_AsUTF8AndSize(key, &name_length)
+    kind = type(value)
+    if kind is str:
+        data = PyUnicode_AsUTF8AndSize(value, &length)
+        hftel_log_add(event, HFTEL_LOG_STR, name, name_length, data, length)
+    elif kind is int:
+        if -9223372036854775807 - 1 <= value <= 9223372036854775807:
+            integer = value
+            hftel_log_add(event, HFTEL_LOG_INT, name, name_length, &integer, 8)
         else:
-            # What structlog's JSON renderer falls back to for objects it cannot serialise.
-            text = repr(value)
-            data = PyUnicode_AsUTF8AndSize(text, &length)
-            hftel_log_add(&self.event, HFTEL_LOG_STR, name, name_length, data, length)
-        return 0
+            text = str(value).encode()
+            hftel_log_add(event, HFTEL_LOG_INT_TEXT, name, name_length, PyBytes_AS_STRING(text),
+                          PyBytes_GET_SIZE(text))
+    elif kind is float:
+        real = value
+        hftel_log_add(event, HFTEL_LOG_FLOAT, name, name_length, &real, 8)
+    elif kind is bool:
+        flag = 1 if value else 0
+        hftel_log_add(event, HFTEL_LOG_BOOL, name, name_length, &flag, 1)
+    elif value is None:
+        hftel_log_add(event, HFTEL_LOG_NONE, name, name_length, NULL, 0)
+    elif kind is bytes:
+        hftel_log_add(event, HFTEL_LOG_BYTES, name, name_length, PyBytes_AS_STRING(value),
+                      PyBytes_GET_SIZE(value))
+    else:
+        # What structlog's JSON renderer falls back to for objects it cannot serialise.
+        text = repr(value)
+        data = PyUnicode_AsUTF8AndSize(text, &length)
+        hftel_log_add(event, HFTEL_LOG_STR, name, name_length, data, length)
+    return 0
 
 
 def crc32(bytes data):

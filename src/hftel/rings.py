@@ -191,8 +191,10 @@ def render_json(event: dict[str, Any]) -> str:
     """One JSON line the way structlog's JSONRenderer writes it after TimeStamper(fmt="iso", utc=True)."""
     rendered = dict(event)
     ts = rendered.pop("timestamp_ns")
-    moment = datetime.datetime.fromtimestamp(ts // 1_000_000_000, tz=datetime.timezone.utc)
-    rendered["timestamp"] = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts % 1_000_000_000 // 1000:06d}Z"
+    moment = datetime.datetime.fromtimestamp(ts // 1_000_000_000, tz=datetime.timezone.utc).replace(
+        microsecond=ts % 1_000_000_000 // 1000)
+    # TimeStamper's own formatting: isoformat() leaves out the fraction on a whole second.
+    rendered["timestamp"] = moment.isoformat().replace("+00:00", "Z")
     return json.dumps(rendered, ensure_ascii=False, default=repr)
 
 

@@ -82,7 +82,12 @@ class SpillReader:
                 at = self._resync(data, at, offset, f"a frame length of {length} bytes", corrupt)
                 continue
             if end > len(data):
-                break  # the last frame is not all there yet (or the read stopped inside it)
+                if not self._whole_frame_after(data, at):
+                    break  # the last frame is not all there yet (or the read stopped inside it)
+                # Appends follow it, so it will never be whole: its length is damaged.
+                at = self._resync(data, at, offset, f"a {length}-byte frame cut short by the frames after it",
+                                  corrupt)
+                continue
             payload = data[at + _FRAME.size:end]
             if zlib.crc32(payload) != crc:
                 at = self._resync(data, at, offset, f"CRC mismatch in a {length}-byte frame", corrupt)
@@ -101,6 +106,19 @@ class SpillReader:
             tables[table.name] = numpy.frombuffer(b"".join(good), dtype=table.numpy_dtype()).copy()
         count = sum(len(array) for array in tables.values())
         return SpillBatch(tables, count, offset + at, corrupt, unknown)
+
+    @staticmethod
+    def _whole_frame_after(data: bytes, at: int) -> bool:
+        """Whether an intact frame starts somewhere after `at`: then the frame at `at` is not a
+        torn tail still being appended (appends are whole and in order) but a damaged one."""
+        found = data.find(_SYNC, at + 1)
+        while found >= 0 and found + _FRAME.size <= len(data):
+            _sync, length, _type, _flags, crc = _FRAME.unpack_from(data, found)
+            end = found + _FRAME.size + length
+            if length <= _MAX_FRAME and end <= len(data) and zlib.crc32(data[found + _FRAME.size:end]) == crc:
+                return True
+            found = data.find(_SYNC, found + 1)
+        return False
 
     def _resync(self, data: bytes, at: int, offset: int, problem: str, corrupt: list[str]) -> int:
         found = data.find(_SYNC, at + 1)
