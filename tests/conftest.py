@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -34,3 +36,18 @@ def tel(segment_file: str) -> Iterator[hftel.Telemetry]:
 def spawn() -> multiprocessing.context.SpawnContext:
     """A multiprocessing context whose children start clean and attach to segments by path."""
     return multiprocessing.get_context("spawn")
+
+
+def build_c_program(source: Path, directory: Path) -> Path:
+    """Compiles a test's C engine against the project's headers, warnings as errors; skips the test
+    with the reason when there is no C compiler."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip(f"no C compiler (cc or gcc) on PATH: {source.name} needs one")
+    binary = directory / source.stem
+    subprocess.run(
+        [compiler, "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread",
+         f"-I{hftel.get_include()}", str(source), "-o", str(binary)],
+        check=True,
+    )
+    return binary

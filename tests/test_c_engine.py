@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import hftel
+from conftest import build_c_program
 
 ENGINE_SOURCE = Path(__file__).parent / "c" / "engine.c"
 THREADS, ITERATIONS = 4, 100_000
@@ -16,16 +17,7 @@ THREADS, ITERATIONS = 4, 100_000
 @pytest.fixture(scope="module")
 def c_engine(tmp_path_factory) -> Path:
     """tests/c/engine.c built with the system compiler against the project's headers."""
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("no C compiler (cc or gcc) on PATH: the C ABI test needs one")
-    binary = tmp_path_factory.mktemp("c") / "engine"
-    subprocess.run(
-        [compiler, "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread",
-         f"-I{hftel.get_include()}", str(ENGINE_SOURCE), "-o", str(binary)],
-        check=True,
-    )
-    return binary
+    return build_c_program(ENGINE_SOURCE, tmp_path_factory.mktemp("c"))
 
 
 @pytest.fixture
@@ -78,11 +70,12 @@ def test_series_registered_from_c_are_seen_by_python(c_written):
 
 
 def test_header_compiles_as_cpp(tmp_path):
-    """C++ engines include the same headers."""
+    """C++ engines include the same headers, the ring, writer and audit row headers too."""
     compiler = shutil.which("c++") or shutil.which("g++")
     if compiler is None:
         pytest.skip("no C++ compiler (c++ or g++) on PATH")
     source = tmp_path / "engine.cpp"
-    source.write_text('#include "hftel_registry.h"\nint main() { hftel_counter c{}; (void)c; return 0; }\n')
-    subprocess.run([compiler, "-std=c++11", "-Wall", "-Werror", f"-I{hftel.get_include()}", str(source),
+    source.write_text('#include "hftel_writer.h"\n#include "hftel_audit.h"\n'
+                      'int main() { hftel_counter c{}; hftel_audit_orders_row row{}; (void)c; (void)row; return 0; }\n')
+    subprocess.run([compiler, "-std=c++11", "-Wall", "-Wextra", "-Werror", f"-I{hftel.get_include()}", str(source),
                     "-o", str(tmp_path / "engine")], check=True)

@@ -1,13 +1,13 @@
 """A C engine writes audit rows and log events with hftel_writer.h; Python consumes them."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import hftel
+from conftest import build_c_program
 from hftel import rings
 from hftel.spill import SpillReader
 from hftel.telemetry import spill_path
@@ -18,16 +18,7 @@ THREADS, ROWS = 3, 2000
 
 @pytest.fixture(scope="module")
 def audit_engine(tmp_path_factory) -> Path:
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("no C compiler (cc or gcc) on PATH: the C writer test needs one")
-    binary = tmp_path_factory.mktemp("c") / "audit_engine"
-    subprocess.run(
-        [compiler, "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread",
-         f"-I{hftel.get_include()}", str(SOURCE), "-o", str(binary)],
-        check=True,
-    )
-    return binary
+    return build_c_program(SOURCE, tmp_path_factory.mktemp("c"))
 
 
 @pytest.fixture

@@ -120,7 +120,7 @@ def test_a_live_producer_mid_write_holds_the_consumer_until_it_commits(small):
 
 def test_a_claim_that_never_progresses_is_skipped_after_the_stall_timeout(small):
     """A claimed record whose producer is alive but stopped (SIGSTOP, a debugger) is skipped once it
-    has not moved for stall_timeout; here 0, so on the second look."""
+    has not moved for stall_timeout; here 0, so at once."""
     _rings.Ring(small._segment, _rings.AUDIT).claim(264, 1)
     small.audit.order(intent_id=7)
     consumer = rings.AuditConsumer(small.path, stall_timeout=0)
