@@ -174,7 +174,7 @@ cdef class Ring:
             if position < start:
                 continue
             record = <hftel_record_header *>(self.ring.data + index)
-            tag = __atomic_load_acquire(&record.tag)
+            tag = hftel_load_u64(&record.tag)
             if tag != hftel_record_tag(position, HFTEL_RECORD_COMMITTED) or record.type == HFTEL_RECORD_PADDING:
                 continue
             if record.length < HFTEL_RECORD_HEADER_LENGTH or record.length > self.ring.capacity - index:
@@ -185,13 +185,6 @@ cdef class Ring:
         tail = hftel_ring_load_tail(&self.ring)
         start = tail - self.ring.capacity if tail > self.ring.capacity else 0
         return sorted(entry for entry in found if entry[0] >= start)
-
-
-cdef extern from *:
-    """
-    static inline uint64_t __atomic_load_acquire(const uint64_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
-    """
-    uint64_t __atomic_load_acquire(const uint64_t *word) nogil
 
 
 cdef class Consumer:

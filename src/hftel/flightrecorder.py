@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import datetime
 import os
+import time
 from typing import Any
 
 from hftel import _core, _rings
 from hftel.reader import Reader
 from hftel.rings import decode_log_event, render_json
-from hftel.schemas import AUDIT_TABLES, AuditTable
+from hftel.schemas import TABLES_BY_TYPE, AuditTable
 from hftel.telemetry import segment_path, spill_path
 
-_TABLES_BY_TYPE = {table.type_id: table for table in AUDIT_TABLES}
 
 
 def report(name_or_path: str, limit: int = 10, *, now_ns: int | None = None) -> str:
@@ -29,7 +29,7 @@ def report(name_or_path: str, limit: int = 10, *, now_ns: int | None = None) -> 
     segment = _core.Segment.attach(path, False)
     header = segment.header()
     status = reader.status(now_ns=now_ns)
-    now = now_ns if now_ns is not None else _core_now()
+    now = now_ns if now_ns is not None else time.time_ns()
     lines = [
         f"segment {path}",
         f"  layout version {header['layout_version']}, epoch {info.epoch:#018x}, "
@@ -42,12 +42,6 @@ def report(name_or_path: str, limit: int = 10, *, now_ns: int | None = None) -> 
         lines += _ring_section(segment, kind, title, limit)
     lines += _spill_section(spill_path(path))
     return "\n".join(lines) + "\n"
-
-
-def _core_now() -> int:
-    import time
-
-    return time.time_ns()
 
 
 def _iso(ns: int) -> str:
@@ -80,7 +74,7 @@ def _ring_section(segment: _core.Segment, kind: int, title: str, limit: int) -> 
 
 
 def _describe_row(type_id: int, payload: bytes) -> str:
-    table = _TABLES_BY_TYPE.get(type_id)
+    table = TABLES_BY_TYPE.get(type_id)
     if table is None or len(payload) != table.record_length:
         return f"record type {type_id}, {len(payload)} bytes (not an audit table this hftel knows)"
     import numpy

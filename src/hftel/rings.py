@@ -20,10 +20,10 @@ from typing import Any, Iterator
 import numpy
 
 from hftel import _core, _rings
-from hftel.schemas import AUDIT_TABLES, AuditTable
+from hftel.errors import RingError
+from hftel.schemas import TABLES_BY_TYPE, AuditTable
 from hftel.telemetry import segment_path
 
-_TABLES_BY_TYPE = {table.type_id: table for table in AUDIT_TABLES}
 _FRAME = struct.Struct("<IHxxixxxx")
 _LOG_HEADER = struct.Struct("<QBxHxxxx")
 _LOG_FIELD = struct.Struct("<BBH")
@@ -44,16 +44,10 @@ def decode_rows(table: AuditTable, framed: bytes | bytearray) -> Any:
     records = numpy.frombuffer(framed, dtype=framed_dtype(table))
     wrong = records["length"] != table.record_length
     if wrong.any():
-        raise _errors().RingError(
+        raise RingError(
             f"{table.name}: {int(wrong.sum())} record(s) of length {int(records['length'][wrong][0])}, "
             f"expected {table.record_length} (a writer from another schema version?)")
     return records["row"].copy()
-
-
-def _errors() -> Any:
-    from hftel import errors
-
-    return errors
 
 
 @dataclass
@@ -107,7 +101,7 @@ class AuditConsumer(_Consumer):
         groups, count = self._consumer.poll(max_rows)
         tables, unknown = {}, {}
         for type_id, framed in groups.items():
-            table = _TABLES_BY_TYPE.get(type_id)
+            table = TABLES_BY_TYPE.get(type_id)
             if table is None:
                 unknown[type_id] = _count_frames(framed)
                 continue
@@ -197,7 +191,3 @@ def render_json(event: dict[str, Any]) -> str:
     rendered["timestamp"] = moment.isoformat().replace("+00:00", "Z")
     return json.dumps(rendered, ensure_ascii=False, default=repr)
 
-
-def recent_records(segment: _core.Segment, kind: int, limit: int) -> list[tuple[int, int, int, int, bytes]]:
-    """The last `limit` intact records of a ring, consumed or not (for the flight recorder)."""
-    return _rings.Ring(segment, kind).recent()[-limit:] if limit > 0 else []

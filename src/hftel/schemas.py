@@ -279,6 +279,7 @@ AUDIT_CONFIG_CHANGES = AuditTable(
 
 AUDIT_TABLES = (AUDIT_ORDERS, AUDIT_RISK_DECISIONS, AUDIT_GUARDRAIL_TRANSITIONS, AUDIT_CONNECTIVITY,
                 AUDIT_CONFIG_CHANGES)
+TABLES_BY_TYPE = {table.type_id: table for table in AUDIT_TABLES}  # a ring record's type -> its table
 
 
 # -- derived artefacts ---------------------------------------------------------------------------------
@@ -316,10 +317,6 @@ def c_header() -> str:
     return "\n".join(lines) + "\n"
 
 
-_PYX_NUMBERS = {"u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "i32": "int32_t", "u64": "uint64_t",
-                "i64": "int64_t", "f64": "double", "ts": "uint64_t"}
-
-
 def cython_writers() -> str:
     """cext/hftel/_audit_rows.pxi: the row structs for Cython, and one AuditWriter method per table.
 
@@ -337,15 +334,7 @@ def cython_writers() -> str:
         lines.append(f"    const uint16_t HFTEL_{table.name.upper()}_TYPE_ID")
     for table in AUDIT_TABLES:
         lines += ["", f"    ctypedef struct {table.c_struct_name}:"]
-        for column in table.columns:
-            if column.kind == "text":
-                lines.append(f"        char {column.name}[{column.width}]")
-            elif column.kind == "bytes":
-                lines.append(f"        uint8_t {column.name}[{column.width}]")
-            elif column.kind == "enum":
-                lines.append(f"        uint8_t {column.name}")
-            else:
-                lines.append(f"        {_PYX_NUMBERS[column.kind]} {column.name}")
+        lines += [f"        {column.c_declaration.rstrip(';')}" for column in table.columns]
     lines.append("")
     for table in AUDIT_TABLES:
         for column in table.columns:
@@ -378,7 +367,7 @@ def cython_writers() -> str:
                 body.append(f"        row.{column.name} = _code(_{table.name.upper()}_{column.name.upper()}, "
                             f"{column.name}, '{where}')")
             else:
-                arguments.append(f"{_PYX_NUMBERS[column.kind]} {column.name}=0")
+                arguments.append(f"{_NUMBERS[column.kind][0]} {column.name}=0")
                 body.append(f"        row.{column.name} = {column.name}")
         body.append(f"        return self._write(HFTEL_{table.name.upper()}_TYPE_ID, &row, sizeof(row))")
         lines += ["", f"    def {table.writer}({', '.join(arguments)}):",

@@ -19,12 +19,11 @@ from typing import Any
 
 from hftel import _rings
 from hftel.errors import SpillError
-from hftel.schemas import AUDIT_TABLES
+from hftel.schemas import TABLES_BY_TYPE
 
 _HEADER = struct.Struct("<QII")
 _FRAME = struct.Struct("<IIHHI")
 _SYNC = struct.pack("<I", _rings.SPILL_FRAME_SYNC)
-_TABLES_BY_TYPE = {table.type_id: table for table in AUDIT_TABLES}
 _MAX_FRAME = 1 << 16  # no audit row comes near it
 
 
@@ -96,7 +95,7 @@ class SpillReader:
             at = end
         tables, unknown = {}, {}
         for type_id, payloads in rows.items():
-            table = _TABLES_BY_TYPE.get(type_id)
+            table = TABLES_BY_TYPE.get(type_id)
             if table is None:
                 unknown[type_id] = len(payloads)
                 continue
