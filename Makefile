@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "setuptools>=64" wheel "Cython>=3.0"
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation -e '.[test,bench]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation -e '.[exporter,test,bench]'
 	touch $@
 
 test: $(STAMP)

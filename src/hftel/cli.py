@@ -19,6 +19,12 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exporter(args: argparse.Namespace) -> int:
+    from hftel_exporter.command import main as exporter_main
+
+    return exporter_main(args.arguments)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hftel", description="Telemetry for a trading engine's hot path.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -32,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("segment", help="segment name or path")
     inspect.add_argument("-n", "--last", type=int, default=10, help="how many rows and events to print (default 10)")
     inspect.set_defaults(handler=_inspect)
+    exporter = commands.add_parser(
+        "exporter", add_help=False,
+        help="serve attached segments as Prometheus metrics (see `hftel exporter --help`)")
+    exporter.add_argument("arguments", nargs=argparse.REMAINDER)
+    exporter.set_defaults(handler=_exporter)
     return parser
 
 
