@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SOURCES := pyproject.toml setup.py $(wildcard cext/*.h cext/hftel/*.pyx cext/hftel/*.pxi cext/hftel/*.pxd)
+SOURCES := pyproject.toml setup.py $(wildcard cext/*.h cext/hftel/*.pyx cext/hftel/*.pxi cext/hftel/*.pxd cext/hftel_exporter/*.pyx)
 
 .PHONY: install test demo bench clean
 
@@ -29,4 +29,4 @@ bench: $(STAMP)
 	$(PY) bench/report.py bench/results.json docs/benchmarks.md
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/hftel/*.so cext/hftel/*.c bench/_build
+	rm -rf $(VENV) build src/*.egg-info src/hftel/*.so src/hftel_exporter/*.so cext/hftel/*.c cext/hftel_exporter/*.c bench/_build

@@ -1,4 +1,5 @@
-"""Builds the Cython extensions hftel._core (segment, metrics) and hftel._rings (audit and log rings).
+"""Builds the Cython extensions hftel._core (segment, metrics), hftel._rings (audit and log rings) and
+hftel_exporter._exposition (the exporter's compiled renderer).
 
 The C headers and the .pxd files are also copied into the package (hftel/include) so that C and
 Cython engines can build against an installed hftel: see hftel.get_include().
@@ -35,6 +36,13 @@ extensions = [
         extra_compile_args=["-O3", "-std=c11", "-D_GNU_SOURCE"],
     )
     for name in ("_core", "_rings")
+] + [
+    Extension(
+        "hftel_exporter._exposition",
+        sources=["cext/hftel_exporter/_exposition.pyx"],
+        include_dirs=["cext"],
+        extra_compile_args=["-O3", "-std=c11", "-D_GNU_SOURCE"],
+    )
 ]
 
 setup(

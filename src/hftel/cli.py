@@ -19,6 +19,18 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _top(args: argparse.Namespace) -> int:
+    from hftel import top
+
+    if args.interval < 0 or (args.interval == 0 and not args.once):
+        print("hftel top: --interval must be > 0 seconds (0 only with --once)", file=sys.stderr)
+        return 2
+    if args.once:
+        sys.stdout.write(top.once(args.segment, args.interval))
+        return 0
+    return top.run(args.segment, args.interval)
+
+
 def _exporter(args: argparse.Namespace) -> int:
     from hftel_exporter.command import main as exporter_main
 
@@ -38,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("segment", help="segment name or path")
     inspect.add_argument("-n", "--last", type=int, default=10, help="how many rows and events to print (default 10)")
     inspect.set_defaults(handler=_inspect)
+    top = commands.add_parser(
+        "top", help="a live view of a segment: counters and rates, gauges, histogram quantiles, rings (q quits)")
+    top.add_argument("segment", nargs="?",
+                     help="segment name or path (default: the first hftel-* in $HFTEL_SHM_DIR, else /dev/shm)")
+    top.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes (default 1.0)")
+    top.add_argument("--once", action="store_true",
+                     help="print one frame and exit: two samples --interval apart, so rates show "
+                          "(--interval 0: one sample, rates '-')")
+    top.set_defaults(handler=_top)
     exporter = commands.add_parser(
         "exporter", add_help=False,
         help="serve attached segments as Prometheus metrics (see `hftel exporter --help`)")
