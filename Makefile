@@ -1,4 +1,4 @@
-# make test  - create .venv, install hftel with its extension, run the test suite
+# make test  - create .venv, install hftel with its extension and the Debian tools, run the test suite
 # make demo  - run the demo engine with a live snapshot reader
 # make bench - run the benchmarks side by side with the anchor libraries; writes docs/benchmarks.md
 
@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SOURCES := pyproject.toml setup.py $(wildcard cext/*.h cext/hftel/*.pyx cext/hftel/*.pxi cext/hftel/*.pxd cext/hftel_exporter/*.pyx)
 
-.PHONY: install test demo bench clean
+.PHONY: install tools test demo bench clean
 
 install: $(STAMP)
 
@@ -18,7 +18,11 @@ $(STAMP): $(SOURCES)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-build-isolation -e '.[exporter,test,bench]'
 	touch $@
 
-test: $(STAMP)
+# Prometheus, promtool, Alertmanager and amtool from Debian's packages (skipped tests say so if not).
+tools:
+	scripts/install-tools
+
+test: $(STAMP) tools
 	$(PY) -m pytest tests
 
 demo: $(STAMP)

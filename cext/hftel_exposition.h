@@ -23,8 +23,13 @@
  *  +-------------------------------+-------------------------------+
  *  |  Text Length (u32)            |  Bucket Count (u32)            |
  *  +-------------------------------+-------------------------------+
- *  |  Kind (u16): LITERAL 0, or the metric type of hftel.h           |
- *  +---------------------------------------------------------------+
+ *  |  Kind (u16): LITERAL 0, or the   |  Flags (u16): SECONDS 1        |
+ *  |  metric type of hftel.h          |                                |
+ *  +-------------------------------+-------------------------------+
+ *
+ * SECONDS marks a histogram recorded in integer nanoseconds and exposed in seconds, as Prometheus
+ * names want (`*_seconds`): its `le` bounds are already seconds in the prefixes, and its sum is
+ * divided by 1e9 when written.
  *
  * A histogram's lines are made from one pass over its counts: cumulative buckets never decrease and
  * _count equals the +Inf bucket, whatever the writers do meanwhile (the same rule as the reader).
@@ -45,6 +50,7 @@ extern "C" {
 #endif
 
 #define HFTEL_RENDER_LITERAL 0u
+#define HFTEL_RENDER_SECONDS 1u
 
 /* The longest value text: "-9223372036854775808", "18446744073709551615" or a %.17g double. */
 #define HFTEL_RENDER_VALUE_MAX 32u
@@ -57,6 +63,7 @@ typedef struct hftel_render_op {
     uint32_t text_length;
     uint32_t bucket_count;
     uint16_t kind;
+    uint16_t flags;
 } hftel_render_op;
 
 /* Writes the decimal digits of value at out; returns how many. */
@@ -171,7 +178,8 @@ static inline char *hftel_render_histogram(const hftel_render_op *op, char *out)
     size_t length = hftel_format_u64(cumulative, value); /* _count: the +Inf bucket */
     out = hftel_render_line(out, op->text + start, op->prefix_ends[buckets] - start, value, length);
     start = op->prefix_ends[buckets];
-    length = hftel_format_u64(sum, value);
+    length = (op->flags & HFTEL_RENDER_SECONDS) ? hftel_format_double((double)sum / 1e9, value)
+                                                : hftel_format_u64(sum, value);
     return hftel_render_line(out, op->text + start, op->prefix_ends[buckets + 1u] - start, value, length);
 }
 

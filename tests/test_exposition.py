@@ -91,6 +91,24 @@ def test_histogram_buckets_are_cumulative_and_count_equals_inf_bucket(engine):
     assert values[("latency_ns_sum", (("engine", "e1"),))] == 6_050
 
 
+def test_histogram_named_seconds_records_nanoseconds_and_is_exposed_in_seconds(engine):
+    latency = engine.histogram("order_latency_seconds", "Latency.", buckets=[1_000, 250_000])
+    latency.observe(500)
+    latency.observe(1_500_000_000)
+    values = samples(render(attach(engine.path))[0])
+    labels = (("engine", "e1"),)
+    assert values[("order_latency_seconds_bucket", labels + (("le", "1e-06"),))] == 1
+    assert values[("order_latency_seconds_bucket", labels + (("le", "0.00025"),))] == 1
+    assert values[("order_latency_seconds_sum", labels)] == 1.5000005
+
+
+def test_histogram_with_another_name_is_exposed_as_recorded(engine):
+    engine.histogram("fill_size", "Fill size.", buckets=[10]).observe(7)
+    values = samples(render(attach(engine.path))[0])
+    assert values[("fill_size_bucket", (("engine", "e1"), ("le", "10")))] == 1
+    assert values[("fill_size_sum", (("engine", "e1"),))] == 7
+
+
 @pytest.mark.parametrize("value, written", [(math.nan, "NaN"), (math.inf, "+Inf"), (-math.inf, "-Inf"),
                                             (2.0, "2"), (0.1, "0.1"), (-2.5, "-2.5"), (1e22, "1e+22")])
 def test_float_gauge_values_are_written_as_prometheus_reads_them(engine, value, written):

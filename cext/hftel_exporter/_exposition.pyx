@@ -26,6 +26,8 @@ cdef extern from "hftel_exposition.h":
         uint32_t text_length
         uint32_t bucket_count
         uint16_t kind
+        uint16_t flags
+    enum: HFTEL_RENDER_SECONDS
     size_t hftel_render_bound(const hftel_render_op *ops, size_t count) nogil
     size_t hftel_render(const hftel_render_op *ops, size_t count, char *out) nogil
     size_t hftel_format_double(double value, char *out) nogil
@@ -35,6 +37,7 @@ COUNTER = HFTEL_COUNTER
 GAUGE_INT = HFTEL_GAUGE_INT
 GAUGE_FLOAT = HFTEL_GAUGE_FLOAT
 HISTOGRAM = HFTEL_HISTOGRAM
+SECONDS = HFTEL_RENDER_SECONDS
 
 
 def format_double(double value):
@@ -65,8 +68,9 @@ cdef class RenderPlan:
     >>> plan.render(b"up 1\\n")
     b'# TYPE up gauge\\nup 1\\n'
 
-    Each operation is `(LITERAL, text)` or `(kind, segment, value_offset, prefixes)`: `prefixes` holds
-    the text before each value, one per sample line (a histogram: each bucket, +Inf, _count, _sum).
+    Each operation is `(LITERAL, text)` or `(kind, segment, value_offset, prefixes[, flags])`:
+    `prefixes` holds the text before each value, one per sample line (a histogram: each bucket, +Inf,
+    _count, _sum); `flags` may be SECONDS for a nanosecond histogram shown in seconds.
     The plan keeps its segments mapped for as long as it lives, so a scrape in flight never reads
     an unmapped page.
     """
@@ -102,6 +106,7 @@ cdef class RenderPlan:
             text = operation[1]
         else:
             segment, value_offset, prefixes = operation[1], operation[2], operation[3]
+            op.flags = operation[4] if len(operation) > 4 else 0
             text = b"".join(prefixes)
             if kind == HFTEL_HISTOGRAM:
                 op.bucket_count = len(prefixes) - 3

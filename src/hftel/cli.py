@@ -31,10 +31,10 @@ def _top(args: argparse.Namespace) -> int:
     return top.run(args.segment, args.interval)
 
 
-def _exporter(args: argparse.Namespace) -> int:
+def _exporter(arguments: Sequence[str]) -> int:
     from hftel_exporter.command import main as exporter_main
 
-    return exporter_main(args.arguments)
+    return exporter_main(arguments)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,11 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         "exporter", add_help=False,
         help="serve attached segments as Prometheus metrics (see `hftel exporter --help`)")
     exporter.add_argument("arguments", nargs=argparse.REMAINDER)
-    exporter.set_defaults(handler=_exporter)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["exporter"]:  # its flags are its own: argparse's REMAINDER would not pass them on
+        return _exporter(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -17,7 +17,7 @@ from typing import Iterable, Mapping, NamedTuple, Sequence
 
 from hftel import _core
 from hftel.metrics import parse_labels, render_labels
-from hftel_exporter._exposition import LITERAL, RenderPlan
+from hftel_exporter._exposition import LITERAL, SECONDS, RenderPlan, format_double
 
 KIND_NAMES = {
     _core.COUNTER: "counter",
@@ -86,13 +86,24 @@ def join_labels(*rendered: str) -> str:
     return ",".join(part for part in rendered if part)
 
 
-def series_prefixes(name: str, kind: str, labels: str, bounds: Sequence[int] = ()) -> list[bytes]:
+def in_seconds(name: str, kind: str) -> bool:
+    """Histograms record integer nanoseconds; one named `*_seconds` is exposed in seconds."""
+    return kind == "histogram" and name.endswith("_seconds")
+
+
+def bucket_bound(bound: int | str, seconds: bool) -> str:
+    """An `le` value: the bound as recorded, or nanoseconds written as seconds."""
+    return format_double(bound / 1e9) if seconds and isinstance(bound, int) else str(bound)
+
+
+def series_prefixes(name: str, kind: str, labels: str, bounds: Sequence[int | str] = ()) -> list[bytes]:
     """One prefix per sample line of a series; `labels` is already rendered and escaped."""
     if kind == "counter":
         return [prefix(f"{name}_total", labels)]
     if kind == "gauge":
         return [prefix(name, labels)]
-    buckets = [str(bound) for bound in bounds] + ["+Inf"]
+    seconds = in_seconds(name, kind)
+    buckets = [bucket_bound(bound, seconds) for bound in bounds] + ["+Inf"]
     return [prefix(f"{name}_bucket", join_labels(labels, f'le="{le}"')) for le in buckets] + [
         prefix(f"{name}_count", labels), prefix(f"{name}_sum", labels)]
 
@@ -171,5 +182,6 @@ def build_plan(sources: Iterable[SeriesSource], fmt: Format, engine_label: str =
         for source in members:
             labels = with_engine_label(source.labels, engine_label, source.engine)
             operations.append((source.type, source.segment, source.value_offset,
-                               series_prefixes(name, source.kind, labels, source.bounds)))
+                               series_prefixes(name, source.kind, labels, source.bounds),
+                               SECONDS if in_seconds(name, source.kind) else 0))
     return RenderPlan(operations), conflicts

@@ -117,7 +117,7 @@ class SelfMetrics:
             cumulative += count
             values.append(cumulative)
         bounds = [format_double(bound) for bound in SCRAPE_BUCKETS]
-        prefixes = series_prefixes(name, "histogram", "", bounds)  # type: ignore[arg-type]
+        prefixes = series_prefixes(name, "histogram", "", bounds)
         numbers = [str(value) for value in values] + [str(cumulative), format_double(self.scrape_sum)]
         return [f"{prefix.decode()}{number}\n" for prefix, number in zip(prefixes, numbers)]
 
