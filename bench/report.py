@@ -227,12 +227,48 @@ def c_audit_section(rows: list[dict], python_rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def ms(value: float) -> str:
+    return f"{value:.3f}" if value < 10 else f"{value:,.1f}"
+
+
+def render_section(rows: list[dict]) -> list[str]:
+    """The exporter's scrape path: one render of the same series per round, in milliseconds."""
+    reference = next((row for row in rows if row["extra_info"].get("role") == "reference"), None)
+    ref_ms = reference["stats"]["min"] * 1e3 if reference else None
+    samples = rows[0]["extra_info"]["samples"]
+    lines = [
+        f"### Exporter: {rows[0]['extra_info']['op']}",
+        "",
+        f"One render of the same {samples:,} sample lines per round (bench/test_exposition.py): counters, int and",
+        "float gauges and explicit-bucket histograms, read from a live segment by hftel and from a",
+        "CollectorRegistry by prometheus_client (its `_created` series turned off, so both write the same lines).",
+        "`Exporter.metrics()` is the whole scrape the HTTP server answers: rescan, render, self-metrics.",
+        "",
+        "| Implementation | ms per render (min) | ms (median) | prometheus_client / this | target (ms) | result |",
+        "|---|--:|--:|--:|--:|:-:|",
+    ]
+    for row in rows:
+        info = row["extra_info"]
+        value = row["stats"]["min"] * 1e3
+        target = info.get("target_ms")
+        lines.append("| " + " | ".join([
+            label(row), ms(value), ms(row["stats"]["median"] * 1e3),
+            "—" if row is reference else ratio(ref_ms, value),
+            f"<= {target}" if target is not None else "—",
+            "—" if target is None else ("pass" if value <= target else "**MISS**"),
+        ]) + " |")
+    return lines + [""]
+
+
 def render(results: dict) -> str:
     benchmarks = [b for b in results["benchmarks"] if "n" in b.get("extra_info", {})]
     python_ops: dict[str, list[dict]] = {}
     c_rows: list[dict] = []
+    render_rows: list[dict] = []
     for benchmark in benchmarks:
-        if benchmark["extra_info"]["kind"] == "python":
+        if benchmark["extra_info"]["kind"] == "render":
+            render_rows.append(benchmark)
+        elif benchmark["extra_info"]["kind"] == "python":
             python_ops.setdefault(benchmark["extra_info"]["op"], []).append(benchmark)
         else:
             c_rows.append(benchmark)
@@ -275,6 +311,8 @@ def render(results: dict) -> str:
         lines += c_section(metric_rows)
     if ring_rows:
         lines += c_audit_section(ring_rows, python_rows)
+    if render_rows:
+        lines += render_section(render_rows)
     return "\n".join(lines).rstrip() + "\n"
 
 
