@@ -199,7 +199,21 @@ def test_header_forged_after_attaching_detaches_the_segment(exporter, shm, log):
     samples = scrape(exporter)
     assert value(samples, "hftel_exporter_segments_attached") == 0
     assert value(samples, "hftel_exporter_errors_total", kind="segment_corrupt") == 1
-    assert len(log.named("segment header changed under the exporter, detached")) == 1
+    assert len(log.named("segment changed under the exporter, detached")) == 1
+
+
+@pytest.mark.parametrize("length", [0, 4096, 8192])
+def test_segment_truncated_after_attaching_is_detached_not_read(exporter, shm, log, length):
+    good = engine(shm, "good")
+    good.counter("orders", "Orders.").inc(5)
+    path = build_segment(shm / "hftel-a")
+    scrape(exporter)
+    os.truncate(path, length)
+    samples = scrape(exporter)  # reading past the end of the file would have been SIGBUS
+    assert value(samples, "hftel_exporter_segments_attached") == 1
+    assert value(samples, "orders_total", engine="good") == 5
+    assert "truncated" in log.named("segment changed under the exporter, detached")[0]["error"]
+    good.close()
 
 
 def test_spill_and_temporary_files_are_not_taken_for_segments(exporter, shm, log):

@@ -129,3 +129,20 @@ def test_tls_and_basic_auth_from_the_web_config_file(tmp_path, engine, tls_files
         with pytest.raises((urllib.error.URLError, ConnectionError)):
             get(exporter.url + "/metrics")  # plain HTTP to the TLS port: closed without an answer
     assert "scrape-secret" not in exporter.stderr()
+
+
+def test_follows_an_engine_restart_and_deletion_without_restarting(tmp_path, engine):
+    with ExporterProcess(tmp_path, *segments(tmp_path)) as exporter:
+        assert sample(get(exporter.url + "/metrics")[2], "orders_total", engine="e1", side="buy") == 12
+        engine.close()
+        restarted = hftel.Telemetry.create(tmp_path / "hftel-e1", capacity=64, values_bytes=1 << 16)
+        restarted.counter("orders", "Orders sent.", labels=("side",)).labels(side="buy").inc(1)
+        body = get(exporter.url + "/metrics")[2]
+        assert sample(body, "orders_total", engine="e1", side="buy") == 1
+        assert sample(body, "hftel_exporter_reattachments_total", engine="e1") == 1
+        restarted.close()
+        (tmp_path / "hftel-e1").unlink()
+        body = get(exporter.url + "/metrics")[2]
+        assert sample(body, "orders_total", engine="e1", side="buy") is None
+        assert sample(body, "hftel_exporter_segments_attached") == 0
+        assert exporter.process.poll() is None

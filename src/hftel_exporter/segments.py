@@ -65,6 +65,7 @@ class Attachment:
         self.segment = segment
         self.reader = Reader.from_segment(segment)
         self.epoch = self.reader.info().epoch
+        self.length = segment.header()["segment_length"]
         self.sources: list[SeriesSource] = []
         self.refused: dict[int, str] = {}
         self._seen = 0
@@ -110,6 +111,17 @@ class Attachment:
 
     def status(self, stale_after: float) -> EngineStatus:
         return self.reader.status(stale_after=stale_after)
+
+    def check_file(self) -> None:
+        """Raises SegmentError when the file under the mapping was cut short: reading a page past
+        its end would kill the process (SIGBUS), so this runs before anything reads the mapping."""
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return  # gone: status() says so
+        if (stat.st_dev, stat.st_ino) == self.segment.identity and stat.st_size < self.length:
+            raise SegmentError(f"truncated to {stat.st_size} bytes under the exporter, "
+                               f"the segment is {self.length} bytes (segment {self.path})")
 
     def ring_stats(self) -> dict[str, dict]:
         """Positions and loss counters of each ring the segment has."""
@@ -161,7 +173,13 @@ class SegmentSet:
     def _follow_attached(self) -> bool:
         changed = False
         for path, attachment in list(self.attached.items()):
-            status = attachment.status(self.stale_after)
+            try:
+                attachment.check_file()
+                status = attachment.status(self.stale_after)
+            except SegmentError as error:
+                self._detach_forged(attachment, error)
+                changed = True
+                continue
             if status is EngineStatus.GONE:
                 self.log("segment deleted, detached", engine=attachment.engine, path=path)
             elif status is EngineStatus.RECREATED:
@@ -172,13 +190,20 @@ class SegmentSet:
                     attachment.segment.check_header()
                     continue
                 except SegmentError as error:
-                    self.errors[error_kind(error)] += 1
-                    self._refused[path] = _Refusal(_fingerprint(path), str(error))
-                    self.log("segment header changed under the exporter, detached", engine=attachment.engine,
-                             path=path, error=str(error))
+                    self._detach_forged(attachment, error)
+                    changed = True
+                    continue
             del self.attached[path]
             changed = True
         return changed
+
+    def _detach_forged(self, attachment: Attachment, error: SegmentError) -> None:
+        """Drops a segment changed under the exporter; logged once, tried again once the file changes."""
+        self.errors[error_kind(error)] += 1
+        self._refused[attachment.path] = _Refusal(_fingerprint(attachment.path), str(error))
+        self.log("segment changed under the exporter, detached", engine=attachment.engine, path=attachment.path,
+                 error=str(error))
+        del self.attached[attachment.path]
 
     def _try_attach(self, path: str) -> bool:
         fingerprint = _fingerprint(path)
