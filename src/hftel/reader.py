@@ -5,9 +5,10 @@ import enum
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from hftel import _core
+from hftel.errors import SegmentError
 from hftel.metrics import parse_labels
 from hftel.telemetry import segment_path
 
@@ -128,13 +129,16 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
-class _Known:
+class Descriptor:
+    """A published series as its descriptor declares it (checked, copied out of the segment)."""
+
     index: int
     type: int
     name: str
     kind: str
     help: str
     labels: Mapping[str, str]
+    rendered_labels: str  # as the exposition writes them: side="buy",venue="X"
     bounds: tuple[int, ...]
     value_offset: int
     bucket_count: int
@@ -165,7 +169,7 @@ class Reader:
 
     def _init(self, segment: _core.Segment) -> None:
         self._segment = segment
-        self._known: list[_Known] = []
+        self._known: list[Descriptor] = []
         self._pending: list[int] = []  # allocated but not yet published when last looked
         self._seen = 0
 
@@ -212,7 +216,7 @@ class Reader:
         the +Inf bucket and the cumulative buckets never decrease.
         """
         self._segment.check_header()
-        self._discover()
+        self.discover()
         series = []
         for known in self._known:
             if known.kind == "histogram":
@@ -228,33 +232,46 @@ class Reader:
                 series.append(Series(known.name, known.kind, known.help, known.labels, value=value))
         return Snapshot(self.info(), tuple(series))
 
-    def _discover(self) -> None:
+    def discover(self, on_refused: Callable[[int, SegmentError], None] | None = None) -> list[Descriptor]:
+        """The series published since the last call, in index order.
+
+        A forged descriptor raises SegmentError, and is kept (with all not yet looked at) to be
+        refused again next time: never forgotten. With `on_refused`, it is reported there instead and
+        left out for good (a published descriptor never changes), and discovery goes on.
+        """
         count = self._segment.descriptor_count()
         candidates = self._pending + list(range(self._seen, count))
         self._seen = count
         self._pending = []
+        found = []
         for position, index in enumerate(candidates):
             if not self._segment.is_published(index):
                 self._pending.append(index)
                 continue
             try:
                 fields = self._segment.descriptor(index)
-            except Exception:
-                # Keep it, and all not yet looked at, for the next snapshot: a forged descriptor
-                # is refused every time, never forgotten.
-                self._pending.extend(candidates[position:])
-                raise
-            self._known.append(_Known(
+            except SegmentError as error:
+                if on_refused is None:
+                    self._pending.extend(candidates[position:])
+                    self._known.extend(found)
+                    raise
+                on_refused(index, error)
+                continue
+            found.append(Descriptor(
                 index=index,
                 type=fields["type"],
                 name=fields["name"],
                 kind=_KIND[fields["type"]],
                 help=fields["help"],
                 labels=parse_labels(fields["labels"]),
+                rendered_labels=fields["labels"],
                 bounds=fields["bounds"],
                 value_offset=fields["value_offset"],
                 bucket_count=fields["bucket_count"],
             ))
-        if candidates:
+        found.sort(key=lambda known: known.index)
+        self._known.extend(found)
+        if found:
             self._known.sort(key=lambda known: known.index)
+        return found
 

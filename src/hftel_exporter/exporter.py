@@ -34,17 +34,13 @@ class Exporter:
     def __init__(self, config: SimpleNamespace, log: Any):
         self.config = config
         self.log = log
-        self.segments = SegmentSet(config.segments.paths, log=self._event, stale_after=config.segments.stale_after)
+        self.segments = SegmentSet(config.segments.paths, log=log, stale_after=config.segments.stale_after)
         self.self_metrics = SelfMetrics()
         self._lock = threading.Lock()
         self._plans: dict[str, RenderPlan] = {}
         self._conflicts_seen: set[tuple[str, int]] = set()
         self._last_tick = time.monotonic()
         self._scanned = False
-
-    def _event(self, event: str, **fields: Any) -> None:
-        level = "warning" if "refused" in event or "error" in fields else "info"
-        getattr(self.log, level)(event, **fields)
 
     def tick(self) -> None:
         """One turn of the main loop: scan the segments, and note that the loop is alive."""

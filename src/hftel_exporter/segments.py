@@ -12,7 +12,7 @@ import glob
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Iterable
 
 from hftel import _core, _rings
 from hftel.errors import LayoutVersionError, SegmentError
@@ -25,9 +25,6 @@ _NOT_SEGMENTS = (".spill",)
 _TEMP_MARKER = ".tmp-"
 
 RING_KINDS = {"audit": _rings.AUDIT, "log": _rings.LOG}
-
-#: (event, fields) -> None; the exporter passes its structured logger's method.
-Log = Callable[..., None]
 
 
 def engine_name(path: str) -> str:
@@ -53,7 +50,7 @@ class Attachment:
     """One attached segment and the series found in it so far.
 
     >>> attachment = Attachment.open("/dev/shm/hftel-engine1")  # doctest: +SKIP
-    >>> attachment.discover(log)                                # doctest: +SKIP
+    >>> attachment.discover(log, Counter())                     # doctest: +SKIP
     True
     >>> attachment.engine, len(attachment.sources)             # doctest: +SKIP
     ('engine1', 12)
@@ -67,47 +64,28 @@ class Attachment:
         self.epoch = self.reader.info().epoch
         self.length = segment.header()["segment_length"]
         self.sources: list[SeriesSource] = []
-        self.refused: dict[int, str] = {}
-        self._seen = 0
-        self._pending: list[int] = []
         self.rings = {name: _rings.Ring(segment, kind) for name, kind in RING_KINDS.items()}
 
     @classmethod
     def open(cls, path: str, engine: str | None = None) -> "Attachment":
         return cls(path, _core.Segment.attach(path, False), engine or engine_name(path))
 
-    def discover(self, log: Log, errors: Counter) -> bool:
+    def discover(self, log: Any, errors: Counter) -> bool:
         """Adds series published since the last call; True when there are new ones.
 
         A descriptor that fails its checks is refused for good (published descriptors never change)
         and logged once.
         """
-        count = self._segment_count()
-        candidates = self._pending + list(range(self._seen, count))
-        self._seen, self._pending = count, []
-        found = False
-        for index in candidates:
-            if not self.segment.is_published(index):
-                self._pending.append(index)
-                continue
-            try:
-                self.sources.append(self._source(index))
-                found = True
-            except SegmentError as error:
-                self.refused[index] = str(error)
-                errors["descriptor_corrupt"] += 1
-                log("descriptor refused", engine=self.engine, path=self.path, index=index, error=str(error))
-        return found
+        def refuse(index: int, error: SegmentError) -> None:
+            errors["descriptor_corrupt"] += 1
+            log.warning("descriptor refused", engine=self.engine, path=self.path, index=index, error=str(error))
 
-    def _segment_count(self) -> int:
-        return self.segment.descriptor_count()
-
-    def _source(self, index: int) -> SeriesSource:
-        fields = self.segment.descriptor(index)
-        return SeriesSource(
-            engine=self.engine, segment=self.segment, index=index, type=fields["type"], name=fields["name"],
-            labels=fields["labels"], help=fields["help"], value_offset=fields["value_offset"],
-            bounds=tuple(fields["bounds"]))
+        found = self.reader.discover(on_refused=refuse)
+        self.sources.extend(SeriesSource(
+            engine=self.engine, segment=self.segment, index=known.index, type=known.type, name=known.name,
+            labels=known.rendered_labels, help=known.help, value_offset=known.value_offset, bounds=known.bounds)
+            for known in found)
+        return bool(found)
 
     def status(self, stale_after: float) -> EngineStatus:
         return self.reader.status(stale_after=stale_after)
@@ -140,13 +118,13 @@ class _Refusal:
 class SegmentSet:
     """The attached segments matching `patterns` (paths or globs), kept current by `scan()`.
 
-    >>> segments = SegmentSet(["/dev/shm/hftel-*"], log=print)  # doctest: +SKIP
+    >>> segments = SegmentSet(["/dev/shm/hftel-*"], log=structlog.get_logger())  # doctest: +SKIP
     >>> segments.scan()                                         # doctest: +SKIP
     True
     """
 
     patterns: Iterable[str]
-    log: Log
+    log: Any  # a structlog logger: .info(event, **fields), .warning(...)
     stale_after: float = DEFAULT_STALE_AFTER
     attached: dict[str, Attachment] = field(default_factory=dict)
     errors: Counter = field(default_factory=Counter)
@@ -181,10 +159,10 @@ class SegmentSet:
                 changed = True
                 continue
             if status is EngineStatus.GONE:
-                self.log("segment deleted, detached", engine=attachment.engine, path=path)
+                self.log.info("segment deleted, detached", engine=attachment.engine, path=path)
             elif status is EngineStatus.RECREATED:
                 self.reattachments[attachment.engine] += 1
-                self.log("segment recreated (new epoch), reattaching", engine=attachment.engine, path=path)
+                self.log.info("segment recreated (new epoch), reattaching", engine=attachment.engine, path=path)
             else:
                 try:
                     attachment.segment.check_header()
@@ -201,7 +179,7 @@ class SegmentSet:
         """Drops a segment changed under the exporter; logged once, tried again once the file changes."""
         self.errors[error_kind(error)] += 1
         self._refused[attachment.path] = _Refusal(_fingerprint(attachment.path), str(error))
-        self.log("segment changed under the exporter, detached", engine=attachment.engine, path=attachment.path,
+        self.log.warning("segment changed under the exporter, detached", engine=attachment.engine, path=attachment.path,
                  error=str(error))
         del self.attached[attachment.path]
 
@@ -220,13 +198,13 @@ class SegmentSet:
             kind = "engine_name_conflict" if isinstance(error, ValueError) else error_kind(error)
             if refusal is None or refusal.message != message:
                 self.errors[kind] += 1
-                self.log("segment refused", path=path, kind=kind, error=message)
+                self.log.warning("segment refused", path=path, kind=kind, error=message)
             self._refused[path] = _Refusal(fingerprint, message)
             return False
         self._refused.pop(path, None)
         self.attached[path] = attachment
         info = attachment.reader.info()
-        self.log("segment attached", engine=engine, path=path, epoch=f"{info.epoch:016x}", pid=info.creator_pid,
+        self.log.info("segment attached", engine=engine, path=path, epoch=f"{info.epoch:016x}", pid=info.creator_pid,
                  series=info.series)
         return True
 
