@@ -16,6 +16,7 @@ from prometheus_client import Counter as PCounter
 from prometheus_client import Gauge as PGauge
 from prometheus_client import Histogram as PHistogram
 from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import CapturingLogger
 
 import hftel
 from hftel_exporter.config import load_config
@@ -30,11 +31,6 @@ BOUNDS = [1_000 * 2**i for i in range(13)]
 SAMPLES = COUNTERS + INT_GAUGES + FLOAT_GAUGES + HISTOGRAMS * (len(BOUNDS) + 3)
 
 pytestmark = pytest.mark.benchmark(group="exporter: " + OP)
-
-
-class Quiet:
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
 
 
 def fill(make_counter, make_int_gauge, make_float_gauge, make_histogram):
@@ -97,7 +93,7 @@ def test_prometheus_client_generate_latest(benchmark, measure, registry):
 def test_hftel_render_plan(benchmark, measure, segment):
     """hftel's compiled render over the plan the exporter builds once."""
     config = load_config(None, environ={"HFTEL_SEGMENTS_PATHS": str(segment)})
-    exporter = Exporter(config, Quiet())
+    exporter = Exporter(config, CapturingLogger())
     exporter.tick()
     plan, conflicts = build_plan(exporter.segments.sources(), TEXT, engine_label="")
     assert not conflicts and plan.samples == SAMPLES
@@ -109,7 +105,7 @@ def test_hftel_render_plan(benchmark, measure, segment):
 def test_hftel_exporter_scrape(benchmark, measure, segment):
     """The whole scrape: rescan the segments, render the plan and the exporter's own metrics."""
     config = load_config(None, environ={"HFTEL_SEGMENTS_PATHS": str(segment)})
-    exporter = Exporter(config, Quiet())
+    exporter = Exporter(config, CapturingLogger())
     exporter.tick()
     measure(benchmark, exporter.metrics, (None,), n=1, **ROUNDS,
             **info("hftel", "Exporter.metrics()", versus="prometheus_client, generate_latest()"))

@@ -8,6 +8,7 @@ import subprocess
 import bcrypt
 import pytest
 import trustme
+from structlog.testing import CapturingLogger
 
 import hftel
 from hftel_exporter.config import load_config
@@ -19,11 +20,6 @@ OPEN_ORDERS = -3
 SPREAD = 0.25
 LATENCIES_NS = (800, 4_000, 4_000, 90_000)
 BOUNDS = [1_000, 10_000, 100_000]
-
-
-class Quiet:
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
 
 
 @pytest.fixture
@@ -44,7 +40,7 @@ def engine(tmp_path):
 
 
 def exposition(tmp_path, accept=None):
-    exporter = Exporter(load_config(None, environ={"HFTEL_SEGMENTS_PATHS": f"{tmp_path}/hftel-*"}), Quiet())
+    exporter = Exporter(load_config(None, environ={"HFTEL_SEGMENTS_PATHS": f"{tmp_path}/hftel-*"}), CapturingLogger())
     return exporter.metrics(accept)[0]
 
 

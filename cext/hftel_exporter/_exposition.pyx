@@ -102,6 +102,8 @@ cdef class RenderPlan:
         cdef uint16_t kind = operation[0]
         cdef bytes text
         cdef Segment segment
+        if kind not in (LITERAL, HFTEL_COUNTER, HFTEL_GAUGE_INT, HFTEL_GAUGE_FLOAT, HFTEL_HISTOGRAM):
+            raise ValueError(f"unknown operation kind {kind}")
         if kind == LITERAL:
             text = operation[1]
         else:
@@ -123,8 +125,6 @@ cdef class RenderPlan:
                     self.ends[ends_at] = end
                     ends_at += 1
             self.samples += len(prefixes)
-        if kind not in (LITERAL, HFTEL_COUNTER, HFTEL_GAUGE_INT, HFTEL_GAUGE_FLOAT, HFTEL_HISTOGRAM):
-            raise ValueError(f"unknown operation kind {kind}")
         self.keep.append(text)
         op.kind = kind
         op.text = PyBytes_AS_STRING(text)

@@ -59,10 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print one frame and exit: two samples --interval apart, so rates show "
                           "(--interval 0: one sample, rates '-')")
     top.set_defaults(handler=_top)
-    exporter = commands.add_parser(
-        "exporter", add_help=False,
-        help="serve attached segments as Prometheus metrics (see `hftel exporter --help`)")
-    exporter.add_argument("arguments", nargs=argparse.REMAINDER)
+    # Listed for --help only: main() hands `hftel exporter ...` to hftel_exporter.command unparsed.
+    commands.add_parser("exporter", add_help=False,
+                        help="serve attached segments as Prometheus metrics (see `hftel exporter --help`)")
     return parser
 
 

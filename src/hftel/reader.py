@@ -243,35 +243,37 @@ class Reader:
         candidates = self._pending + list(range(self._seen, count))
         self._seen = count
         self._pending = []
-        found = []
-        for position, index in enumerate(candidates):
-            if not self._segment.is_published(index):
-                self._pending.append(index)
-                continue
-            try:
-                fields = self._segment.descriptor(index)
-            except SegmentError as error:
-                if on_refused is None:
-                    self._pending.extend(candidates[position:])
-                    self._known.extend(found)
-                    raise
-                on_refused(index, error)
-                continue
-            found.append(Descriptor(
-                index=index,
-                type=fields["type"],
-                name=fields["name"],
-                kind=_KIND[fields["type"]],
-                help=fields["help"],
-                labels=parse_labels(fields["labels"]),
-                rendered_labels=fields["labels"],
-                bounds=fields["bounds"],
-                value_offset=fields["value_offset"],
-                bucket_count=fields["bucket_count"],
-            ))
-        found.sort(key=lambda known: known.index)
-        self._known.extend(found)
-        if found:
-            self._known.sort(key=lambda known: known.index)
-        return found
+        found: list[Descriptor] = []
+        try:
+            for position, index in enumerate(candidates):
+                if not self._segment.is_published(index):
+                    self._pending.append(index)
+                    continue
+                try:
+                    fields = self._segment.descriptor(index)
+                except SegmentError as error:
+                    if on_refused is None:
+                        self._pending.extend(candidates[position:])
+                        raise
+                    on_refused(index, error)
+                    continue
+                found.append(self._describe(index, fields))
+        finally:
+            if found:
+                self._known = sorted(self._known + found, key=lambda known: known.index)
+        return sorted(found, key=lambda known: known.index)
 
+    @staticmethod
+    def _describe(index: int, fields: dict) -> Descriptor:
+        return Descriptor(
+            index=index,
+            type=fields["type"],
+            name=fields["name"],
+            kind=_KIND[fields["type"]],
+            help=fields["help"],
+            labels=parse_labels(fields["labels"]),
+            rendered_labels=fields["labels"],
+            bounds=fields["bounds"],
+            value_offset=fields["value_offset"],
+            bucket_count=fields["bucket_count"],
+        )

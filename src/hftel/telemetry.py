@@ -22,6 +22,17 @@ SPILL_SUFFIX = ".spill"
 _SEGMENT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
+#: Segments and spill files are built under `<path>.tmp-...` and then moved into place.
+_TEMPORARY_MARKER = ".tmp-"
+
+
+def is_segment_file(path: str | os.PathLike[str]) -> bool:
+    """False for the files that sit beside segments: spill files, and the temporary files segments
+    and spill files are built in."""
+    name = os.path.basename(os.fspath(path))
+    return not name.endswith(SPILL_SUFFIX) and _TEMPORARY_MARKER not in name
+
+
 def spill_path(segment: str | os.PathLike[str]) -> str:
     """Where writers to this segment spill audit rows when its ring is full: next to the segment."""
     return os.fspath(segment) + SPILL_SUFFIX

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 from hftel import _core, _rings
 from hftel.errors import HftelError
 from hftel.reader import EngineStatus, Reader, Series, Snapshot
-from hftel.telemetry import DEFAULT_DIRECTORY, SPILL_SUFFIX, segment_path
+from hftel.telemetry import DEFAULT_DIRECTORY, is_segment_file, segment_path
 
 #: The rings a segment may hold, by the name the frame shows.
 RINGS = (("audit", _rings.AUDIT), ("log", _rings.LOG))
@@ -32,7 +32,6 @@ RING_COUNTERS = ("full", "spilled", "lost", "skipped_records", "truncated", "vio
 #: What a rate, quantile or bound shows when there is none (first frame, empty histogram).
 NONE = "-"
 _SEGMENT_FILE = re.compile(r"^hftel-[A-Za-z0-9_.-]+$")
-_TEMPORARY_FILE = re.compile(r"\.tmp-\d+$")  # a segment being created (hftel_segment_create)
 _NAME_MIN = 12      # a name column narrower than this says nothing; the terminal clips instead
 _CELL_MIN = 8       # numbers get at least this much room, so columns do not jump between frames
 _NS_UNITS = ((1, "ns", 0), (1e3, "us", 1), (1e6, "ms", 1))  # scale, unit, decimals; then seconds, 2 decimals
@@ -48,7 +47,7 @@ def find_segment(directory: str | None = None) -> str:
     except FileNotFoundError:
         names = []
     for name in names:
-        if _SEGMENT_FILE.match(name) and not name.endswith(SPILL_SUFFIX) and not _TEMPORARY_FILE.search(name):
+        if _SEGMENT_FILE.match(name) and is_segment_file(name):
             return os.path.join(directory, name)
     raise FileNotFoundError(f"no hftel segment (hftel-*) in {directory}; name one: hftel top SEGMENT")
 

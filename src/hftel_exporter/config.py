@@ -20,13 +20,12 @@ from types import SimpleNamespace
 from typing import Any, Callable, Mapping, Sequence
 
 from hftel.errors import HftelError
+from hftel.telemetry import DEFAULT_DIRECTORY
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
-
-DEFAULT_SHM_DIRECTORY = "/dev/shm"
 
 
 class ConfigError(HftelError):
@@ -86,7 +85,7 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("segments", "paths", list, [f"{DEFAULT_SHM_DIRECTORY}/hftel-*"],
+    Setting("segments", "paths", list, [f"{DEFAULT_DIRECTORY}/hftel-*"],
             "Segment files or globs to attach; files that appear later are picked up.", _nonempty),
     Setting("segments", "engine_label", str, "engine",
             "Label naming the engine (the segment file without 'hftel-') on every series; '' for none."),

@@ -17,12 +17,8 @@ from typing import Any, Iterable
 from hftel import _core, _rings
 from hftel.errors import LayoutVersionError, SegmentError
 from hftel.reader import DEFAULT_STALE_AFTER, EngineStatus, Reader
+from hftel.telemetry import is_segment_file
 from hftel_exporter.exposition import SeriesSource
-
-#: Files next to segments that are not segments: spill files and the temp files segments and
-#: spill files are made in before they are moved into place.
-_NOT_SEGMENTS = (".spill",)
-_TEMP_MARKER = ".tmp-"
 
 RING_KINDS = {"audit": _rings.AUDIT, "log": _rings.LOG}
 
@@ -31,11 +27,6 @@ def engine_name(path: str) -> str:
     """The engine label of a segment: its file name without the `hftel-` prefix."""
     name = os.path.basename(path)
     return name[len("hftel-"):] if name.startswith("hftel-") and len(name) > len("hftel-") else name
-
-
-def is_segment_candidate(path: str) -> bool:
-    name = os.path.basename(path)
-    return not name.endswith(_NOT_SEGMENTS) and _TEMP_MARKER not in name
 
 
 def error_kind(error: Exception) -> str:
@@ -61,7 +52,6 @@ class Attachment:
         self.engine = engine
         self.segment = segment
         self.reader = Reader.from_segment(segment)
-        self.epoch = self.reader.info().epoch
         self.length = segment.header()["segment_length"]
         self.sources: list[SeriesSource] = []
         self.rings = {name: _rings.Ring(segment, kind) for name, kind in RING_KINDS.items()}
@@ -145,7 +135,7 @@ class SegmentSet:
         paths: set[str] = set()
         for pattern in self.patterns:
             matches = glob.glob(pattern) if glob.has_magic(pattern) else [pattern] if os.path.exists(pattern) else []
-            paths.update(path for path in matches if is_segment_candidate(path) and os.path.isfile(path))
+            paths.update(path for path in matches if is_segment_file(path) and os.path.isfile(path))
         return sorted(paths)
 
     def _follow_attached(self) -> bool:

@@ -18,15 +18,14 @@ import time
 from collections import Counter
 from typing import Iterable, Sequence
 
-from hftel.reader import EngineStatus
+import hftel
 from hftel.metrics import render_labels
+from hftel.reader import EngineStatus
 from hftel_exporter._exposition import format_double
-from hftel_exporter.exposition import TEXT, Format, family_header, sample_names, series_prefixes
+from hftel_exporter.exposition import TEXT, Format, family_header, prefix, sample_names, series_prefixes
 from hftel_exporter.segments import Attachment
 
 __all__ = ["SelfMetrics", "ERROR_KINDS", "RESERVED_SAMPLES", "TEXT"]
-
-VERSION = "0.1.0"
 
 #: Every kind of error the exporter counts; each is exposed from the start, at 0.
 ERROR_KINDS = ("segment_corrupt", "segment_version", "segment_unreadable", "descriptor_corrupt",
@@ -96,7 +95,7 @@ class SelfMetrics:
         lines: dict[str, list[str]] = {name: [] for name, _, _ in FAMILIES}
         label = engine_label or "engine"
         lines["hftel_exporter_build_info"].append(_line("hftel_exporter_build_info", ("version", "python"),
-                                                        (VERSION, sys.version.split()[0]), 1))
+                                                        (hftel.__version__, sys.version.split()[0]), 1))
         lines["hftel_exporter_segments_attached"].append(_line("hftel_exporter_segments_attached", (), (),
                                                                len(attachments)))
         lines["hftel_exporter_samples"].append(_line("hftel_exporter_samples", (), (), samples))
@@ -168,6 +167,5 @@ def _resident_bytes() -> int:
 
 
 def _line(sample: str, names: Iterable[str], values: Iterable[str], value: float) -> str:
-    labels = render_labels(tuple(names), tuple(values))
     number = str(value) if isinstance(value, int) else format_double(value)
-    return f"{sample}{{{labels}}} {number}\n" if labels else f"{sample} {number}\n"
+    return f"{prefix(sample, render_labels(tuple(names), tuple(values))).decode()}{number}\n"
