@@ -288,6 +288,16 @@ cdef class Consumer:
         self.position += extent
         self.skipped += 1
 
+    def seek(self, uint64_t position):
+        """Reads on from `position`, a record boundary at or past the head that an earlier consumer
+        reached (the exporter's spool remembers where each batch ended, so a restart does not read
+        again what it already holds). The records skipped stay in the ring until release()."""
+        cdef uint64_t tail = hftel_ring_load_tail(&self.ring)
+        if position < self.released or position > tail or position % HFTEL_RECORD_ALIGNMENT:
+            raise ValueError(f"seek({position}) outside the ring's records {self.released}..{tail} "
+                             f"or not on a record boundary")
+        self.position = position
+
     def release(self, position=None):
         """Frees the ring up to `position` (default: everything polled so far)."""
         cdef uint64_t target = self.position if position is None else position

@@ -86,6 +86,21 @@ class _Consumer:
         """Bytes claimed by producers and not yet released by this consumer."""
         return self._consumer.backlog()
 
+    @property
+    def position(self) -> int:
+        """Where the next poll() reads from."""
+        return self._consumer.position
+
+    @property
+    def released(self) -> int:
+        """The ring's head: everything before it is freed."""
+        return self._consumer.released
+
+    def seek(self, position: int) -> None:
+        """Goes on reading from `position`, the end of a batch polled before (by this consumer or
+        one before a restart) and kept elsewhere; the rows in between are not polled again."""
+        self._consumer.seek(position)
+
     def release(self, batch: AuditBatch | LogBatch | None = None) -> None:
         """Frees the ring up to the end of `batch` (default: everything polled so far)."""
         self._consumer.release(None if batch is None else batch.end)
