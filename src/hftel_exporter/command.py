@@ -72,6 +72,11 @@ def run(config: SimpleNamespace, web: object) -> int:
     log = configure(config.log.level, config.log.format)
     exporter = Exporter(config, log)
     exporter.tick()
+    try:
+        exporter.drain = build_drain(config, log)
+    except HftelError as error:
+        log.error("cannot start the drain", error=str(error))
+        return 1
     host, port = parse_listen_address(config.web.listen_address)
     if host in ("", "0.0.0.0", "::"):
         log.warning("listening on every interface; /metrics is reachable from the network", address=config.web.listen_address)
@@ -90,6 +95,8 @@ def run(config: SimpleNamespace, web: object) -> int:
     notifier = Notifier.from_environment()
     log.info("exporter started", address=f"{host}:{server.port}", tls=getattr(web, "tls", None) is not None,
              segments=config.segments.paths, attached=len(exporter.segments.attached))
+    if exporter.drain is not None:
+        exporter.drain.start(exporter.attachments)
     notifier.ready(status=_status(exporter))
     interval = min(config.segments.scan_interval, notifier.watchdog_interval or config.segments.scan_interval)
     try:
@@ -100,8 +107,42 @@ def run(config: SimpleNamespace, web: object) -> int:
     finally:
         notifier.stopping()
         server.shutdown()
+        if exporter.drain is not None:
+            exporter.drain.stop()
         log.info("exporter stopped")
     return 0
+
+
+def build_drain(config: SimpleNamespace, log: object) -> object:
+    """The drain the [clickhouse], [spool], [drain] and [logfile] settings describe (None when the sink
+    is 'off'): the sink opened and migrated, the spool loaded for replay, the log file opened."""
+    from hftel_exporter import ddl
+    from hftel_exporter.config import logfile_path, state_path
+    from hftel_exporter.drain import Drain
+    from hftel_exporter.logfiles import LogFile
+    from hftel_exporter.sinks import open_sink
+    from hftel_exporter.spool import Spool
+
+    sink = open_sink(config)
+    if sink is None:
+        return None
+    settings = config.clickhouse
+
+    def prepare() -> None:
+        version = ddl.migrate(sink.command, sink.query_rows, database=settings.database,
+                              audit_ttl=settings.audit_ttl, logs_ttl=settings.logs_ttl)
+        log.info("schema ready", sink=sink.name, database=settings.database, version=version)
+
+    spool = Spool(config.spool.path or state_path("spool"), config.spool.max_bytes)
+    for problem in spool.damaged:
+        log.critical("damaged spool entry moved aside", problem=problem)
+    if spool.entries():
+        log.info("replaying the spool", batches=len(spool.entries()), bytes=spool.bytes)
+    path = logfile_path(config)
+    log_file = LogFile(path, max_bytes=config.logfile.max_bytes, rotate_interval=config.logfile.rotate_interval,
+                       backups=config.logfile.backups) if path else None
+    return Drain(spool, sink, batch_rows=config.drain.batch_rows, batch_interval=config.drain.batch_interval,
+                 log=log, log_file=log_file, prepare=prepare if settings.migrate else None)
 
 
 def _status(exporter: object) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -53,6 +54,23 @@ def _listen_address(value: str) -> None:
     from hftel_exporter.server import parse_listen_address
 
     parse_listen_address(value)
+
+
+def _url(value: str) -> None:
+    if value and not re.match(r"^https?://[^/\s]+(/.*)?$", value):
+        raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+    if "@" in value.split("//", 1)[-1].split("/", 1)[0]:
+        raise ValueError("put the password in clickhouse.password_file or HFTEL_CLICKHOUSE_PASSWORD, not the URL")
+
+
+def _identifier(value: str) -> None:
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+        raise ValueError(f"expected a plain identifier (letters, digits, _), got {value!r}")
+
+
+def _interval(value: str) -> None:
+    if not re.match(r"^[1-9][0-9]* (SECOND|MINUTE|HOUR|DAY|WEEK|MONTH|QUARTER|YEAR)$", value):
+        raise ValueError(f"expected a ClickHouse interval such as '3 YEAR' or '30 DAY', got {value!r}")
 
 
 def _nonempty(value: list) -> None:
@@ -98,6 +116,42 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("web", "telemetry_path", str, "/metrics", "Path of the metrics endpoint.", _absolute_path),
     Setting("web", "config_file", str, "",
             "Web configuration file for TLS and basic auth, in the Prometheus exporter-toolkit format."),
+    Setting("clickhouse", "sink", str, "auto",
+            "Where audit rows and log events go: 'clickhouse' (a server at clickhouse.url), 'embedded' (the "
+            "ClickHouse engine in-process, at clickhouse.embedded_path), 'auto' (clickhouse when a url is set, "
+            "else embedded) or 'off' (no drain: metrics only).", _choice("auto", "clickhouse", "embedded", "off")),
+    Setting("clickhouse", "url", str, "", "ClickHouse HTTP(S) URL, e.g. http://127.0.0.1:8123; '' for none.",
+            _url),
+    Setting("clickhouse", "user", str, "hftel_writer", "ClickHouse user; it needs only the hftel_writer role."),
+    Setting("clickhouse", "password_file", str, "",
+            "File holding the ClickHouse password. Default: $CREDENTIALS_DIRECTORY/clickhouse-password under "
+            "systemd, else the HFTEL_CLICKHOUSE_PASSWORD variable; never logged."),
+    Setting("clickhouse", "database", str, "hftel", "Database of the audit and log tables.", _identifier),
+    Setting("clickhouse", "embedded_path", str, "",
+            "Data directory of the embedded engine; '' for $STATE_DIRECTORY/chdb (systemd) or "
+            "~/.local/state/hftel-exporter/chdb."),
+    Setting("clickhouse", "migrate", bool, True,
+            "Create the database, tables and schema version at start when missing (idempotent)."),
+    Setting("clickhouse", "audit_ttl", str, "3 YEAR", "How long audit rows are kept (a ClickHouse interval).",
+            _interval),
+    Setting("clickhouse", "logs_ttl", str, "30 DAY", "How long log events are kept in logs_hft.", _interval),
+    Setting("clickhouse", "insert_timeout", float, 30.0, "Seconds an insert may take before it is retried.",
+            _positive),
+    Setting("spool", "path", str, "",
+            "Directory of the durable spool; '' for $STATE_DIRECTORY/spool (systemd) or "
+            "~/.local/state/hftel-exporter/spool."),
+    Setting("spool", "max_bytes", int, 1 << 30,
+            "Spool size cap. At the cap the drain stops reading the rings (engines spill, nothing is dropped) "
+            "and hftel_spool_full says so.", _positive),
+    Setting("drain", "batch_rows", int, 100_000, "Rows per batch at most.", _positive),
+    Setting("drain", "batch_interval", float, 1.0, "Seconds a batch may wait for more rows.", _positive),
+    Setting("logfile", "path", str, "",
+            "JSON lines file of the engines' log events, for fluent-bit or vector; '' for "
+            "$LOGS_DIRECTORY/engine.json under systemd, else none."),
+    Setting("logfile", "max_bytes", int, 100 << 20, "Rotate the log file at this size.", _positive),
+    Setting("logfile", "rotate_interval", float, 86400.0, "Rotate the log file after this many seconds.",
+            _positive),
+    Setting("logfile", "backups", int, 7, "Rotated log files kept.", _positive),
     Setting("log", "level", str, "info", "Exporter log level.", _choice("debug", "info", "warning", "error")),
     Setting("log", "format", str, "json", "Exporter log lines on stderr: json or console.",
             _choice("json", "console")),
@@ -223,3 +277,21 @@ def describe(config: SimpleNamespace) -> str:
             out.append(f"{setting.name} = {text}")
         out.append("")
     return "\n".join(out)
+
+
+def state_path(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """Where the exporter keeps `name` when its setting is '': systemd's StateDirectory, else the
+    user's state directory (~/.local/state/hftel-exporter)."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("STATE_DIRECTORY", "").split(":")[0] or os.path.join(
+        environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "hftel-exporter")
+    return os.path.join(base, name)
+
+
+def logfile_path(config: SimpleNamespace, environ: Mapping[str, str] | None = None) -> str:
+    """The engines' JSON log file: the setting, else $LOGS_DIRECTORY/engine.json under systemd, else ''."""
+    environ = os.environ if environ is None else environ
+    if config.logfile.path:
+        return config.logfile.path
+    logs = environ.get("LOGS_DIRECTORY", "").split(":")[0]
+    return os.path.join(logs, "engine.json") if logs else ""

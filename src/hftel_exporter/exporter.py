@@ -41,6 +41,12 @@ class Exporter:
         self._conflicts_seen: set[tuple[str, int]] = set()
         self._last_tick = time.monotonic()
         self._scanned = False
+        self.drain: Any = None  # the Drain, when audit rows and logs go to ClickHouse (see command.run)
+
+    def attachments(self) -> list[Any]:
+        """The attached segments now (for the drain, which runs on threads of its own)."""
+        with self._lock:
+            return list(self.segments.attached.values())
 
     def tick(self) -> None:
         """One turn of the main loop: scan the segments, and note that the loop is alive."""
@@ -79,7 +85,7 @@ class Exporter:
                 tail = self.self_metrics.render(
                     fmt, list(self.segments.attached.values()), self.segments.errors, self.segments.reattachments,
                     plan.samples, stale_after=self.config.segments.stale_after,
-                    engine_label=self.config.segments.engine_label)
+                    engine_label=self.config.segments.engine_label, drain=self.drain)
             body = plan.render(tail + b"# EOF\n" if fmt.openmetrics else tail)
         except Exception:
             self.segments.errors["render"] += 1

@@ -16,7 +16,7 @@ import resource
 import sys
 import time
 from collections import Counter
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import hftel
 from hftel.metrics import render_labels
@@ -60,12 +60,35 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("hftel_ring_used_bytes", "gauge", "Bytes written to the ring and not yet consumed."),
     ("hftel_ring_occupancy_ratio", "gauge", "Used bytes over capacity."),
     *((f"hftel_ring_{name}", "counter", text) for name, text in _RING_COUNTERS.items()),
+    ("hftel_clickhouse_up", "gauge", "1 when the last insert or ping to the audit sink succeeded."),
+    ("hftel_clickhouse_insert_duration_seconds", "histogram", "Time taken by one insert of a spooled batch."),
+    ("hftel_clickhouse_rows_inserted", "counter", "Rows inserted into ClickHouse, by table."),
+    ("hftel_recorder_write_failures", "counter",
+     "Failed inserts into ClickHouse, by table and whether a retry may succeed (each is retried)."),
+    ("hftel_drain_rows_spooled", "counter", "Rows the drain took from the rings and spill files into the spool."),
+    ("hftel_drain_segments", "gauge", "Segments the drain is reading from."),
+    ("hftel_drain_refused_segments", "gauge", "Segments the drain could not open (no write access, or damaged)."),
+    ("hftel_spool_bytes", "gauge", "Bytes held in the spool, waiting for ClickHouse."),
+    ("hftel_spool_max_bytes", "gauge", "The spool's size cap."),
+    ("hftel_spool_usage_ratio", "gauge", "Spool bytes over its cap; near 1 the drain is about to stop."),
+    ("hftel_spool_full", "gauge",
+     "1 when the spool is at its cap: the drain has stopped reading the rings, engines spill (CRIT)."),
+    ("hftel_spool_batches", "gauge", "Batches in the spool."),
+    ("hftel_spool_oldest_batch_age_seconds", "gauge", "Age of the oldest batch in the spool."),
+    ("hftel_spool_quarantined_batches", "counter",
+     "Batches ClickHouse refused for good, moved to the spool's quarantine directory (CRIT: needs a person)."),
+    ("hftel_logfile_write_failures", "counter", "Failed writes of the engines' JSON log file."),
     ("process_cpu_seconds", "counter", "Total user and system CPU time spent in seconds."),
     ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes."),
     ("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds."),
     ("process_open_fds", "gauge", "Number of open file descriptors."),
     ("process_max_fds", "gauge", "Maximum number of open file descriptors."),
 )
+
+#: The drain's families, rendered only when the exporter drains (clickhouse.sink is not 'off').
+DRAIN_FAMILIES = frozenset(name for name, _, _ in FAMILIES
+                           if name.startswith(("hftel_clickhouse_", "hftel_recorder_", "hftel_drain_", "hftel_spool_",
+                                               "hftel_logfile_")))
 
 #: Sample name -> owner, so that an engine series cannot shadow one of these.
 RESERVED_SAMPLES = {sample: "the exporter's own " + name for name, kind, _ in FAMILIES
@@ -77,7 +100,7 @@ _PROCESS_START = time.time()
 class SelfMetrics:
     """Counts the exporter's scrapes and renders every self-metric family.
 
-    >>> SelfMetrics().render(TEXT, [], Counter(), Counter(), 0).count("# TYPE") == len(FAMILIES)
+    >>> SelfMetrics().render(TEXT, [], Counter(), Counter(), 0).count("# TYPE") == len(FAMILIES) - len(DRAIN_FAMILIES)
     True
     """
 
@@ -91,7 +114,7 @@ class SelfMetrics:
         self.scrape_sum += seconds
 
     def render(self, fmt: Format, attachments: Sequence[Attachment], errors: Counter, reattachments: Counter,
-               samples: int, *, stale_after: float = 2.0, engine_label: str = "engine") -> bytes:
+               samples: int, *, stale_after: float = 2.0, engine_label: str = "engine", drain: Any = None) -> bytes:
         lines: dict[str, list[str]] = {name: [] for name, _, _ in FAMILIES}
         label = engine_label or "engine"
         lines["hftel_exporter_build_info"].append(_line("hftel_exporter_build_info", ("version", "python"),
@@ -105,20 +128,16 @@ class SelfMetrics:
         now = time.time_ns()
         for attachment in attachments:
             self._engine_lines(lines, attachment, label, now, stale_after, reattachments)
+        if drain is not None:
+            _drain_lines(lines, drain, label)
         _process_lines(lines)
-        out = [family_header(name, kind, help, fmt) + "".join(lines[name]) for name, kind, help in FAMILIES]
+        out = [family_header(name, kind, help, fmt) + "".join(lines[name]) for name, kind, help in FAMILIES
+               if drain is not None or name not in DRAIN_FAMILIES]
         return "".join(out).encode()
 
     def _scrape_lines(self) -> list[str]:
-        name = "hftel_exporter_scrape_duration_seconds"
-        cumulative, values = 0, []
-        for count in self.scrape_buckets:
-            cumulative += count
-            values.append(cumulative)
-        bounds = [format_double(bound) for bound in SCRAPE_BUCKETS]
-        prefixes = series_prefixes(name, "histogram", "", bounds)
-        numbers = [str(value) for value in values] + [str(cumulative), format_double(self.scrape_sum)]
-        return [f"{prefix.decode()}{number}\n" for prefix, number in zip(prefixes, numbers)]
+        return _histogram_lines("hftel_exporter_scrape_duration_seconds", SCRAPE_BUCKETS, self.scrape_buckets,
+                                self.scrape_sum)
 
     def _engine_lines(self, lines: dict[str, list[str]], attachment: Attachment, label: str, now: int,
                       stale_after: float, reattachments: Counter) -> None:
@@ -148,6 +167,52 @@ class SelfMetrics:
             for counter in _RING_COUNTERS:
                 lines[f"hftel_ring_{counter}"].append(_line(f"hftel_ring_{counter}_total", names, values,
                                                             stats[counter]))
+
+
+def _histogram_lines(name: str, bounds: Sequence[float], buckets: Sequence[int], total: float) -> list[str]:
+    cumulative, values = 0, []
+    for count in buckets:
+        cumulative += count
+        values.append(cumulative)
+    prefixes = series_prefixes(name, "histogram", "", [format_double(bound) for bound in bounds])
+    numbers = [str(value) for value in values] + [str(cumulative), format_double(total)]
+    return [f"{prefix.decode()}{number}\n" for prefix, number in zip(prefixes, numbers)]
+
+
+def _drain_lines(lines: dict[str, list[str]], drain: Any, label: str) -> None:
+    """The drain's families: sink health and inserts, the spool, rows taken from the rings."""
+    from hftel.schemas import AUDIT_TABLES, LOGS_HFT
+    from hftel_exporter.drain import INSERT_BUCKETS
+
+    sink = (("sink",), (drain.sink.name,))
+    spool = drain.spool
+    spool_bytes = spool.bytes
+    lines["hftel_clickhouse_up"].append(_line("hftel_clickhouse_up", *sink, drain.clickhouse_up))
+    lines["hftel_clickhouse_insert_duration_seconds"] = _histogram_lines(
+        "hftel_clickhouse_insert_duration_seconds", INSERT_BUCKETS, drain.insert_buckets, drain.insert_sum)
+    for table in [table.name for table in AUDIT_TABLES] + [LOGS_HFT.name]:
+        lines["hftel_clickhouse_rows_inserted"].append(
+            _line("hftel_clickhouse_rows_inserted_total", ("table",), (table,), drain.rows_inserted[table]))
+        for reason in ("transient", "permanent"):
+            lines["hftel_recorder_write_failures"].append(_line(
+                "hftel_recorder_write_failures_total", ("table", "reason"), (table, reason),
+                drain.write_failures[(table, reason)]))
+    for (engine, origin), rows in sorted(drain.rows_spooled.items()):
+        lines["hftel_drain_rows_spooled"].append(
+            _line("hftel_drain_rows_spooled_total", (label, "origin"), (engine, origin), rows))
+    lines["hftel_drain_segments"].append(_line("hftel_drain_segments", (), (), len(drain.sources)))
+    lines["hftel_drain_refused_segments"].append(_line("hftel_drain_refused_segments", (), (), len(drain.refused)))
+    lines["hftel_spool_bytes"].append(_line("hftel_spool_bytes", (), (), spool_bytes))
+    lines["hftel_spool_max_bytes"].append(_line("hftel_spool_max_bytes", (), (), spool.max_bytes))
+    lines["hftel_spool_usage_ratio"].append(_line("hftel_spool_usage_ratio", (), (), spool_bytes / spool.max_bytes))
+    lines["hftel_spool_full"].append(_line("hftel_spool_full", (), (), int(spool_bytes >= spool.max_bytes)))
+    lines["hftel_spool_batches"].append(_line("hftel_spool_batches", (), (), len(spool.entries())))
+    lines["hftel_spool_oldest_batch_age_seconds"].append(
+        _line("hftel_spool_oldest_batch_age_seconds", (), (), spool.oldest_age()))
+    lines["hftel_spool_quarantined_batches"].append(
+        _line("hftel_spool_quarantined_batches_total", (), (), drain.quarantined))
+    lines["hftel_logfile_write_failures"].append(
+        _line("hftel_logfile_write_failures_total", (), (), drain.log_file_failures))
 
 
 def _process_lines(lines: dict[str, list[str]]) -> None:

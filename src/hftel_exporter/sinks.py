@@ -1,0 +1,272 @@
+"""Where spooled rows go: a ClickHouse server (clickhouse-connect) or the embedded engine (chdb).
+
+    >>> sink = open_sink(config)                 # from the [clickhouse] settings
+    >>> sink.insert_audit(AUDIT_ORDERS, "/spool/…/audit_orders.rows", token="engine1:…:audit_orders")
+    >>> sink.query("SELECT count() FROM hftel.audit_orders", "TabSeparated")
+
+Both sinks take a spooled file and a deduplication token: the same token inserted twice leaves one
+copy (the tables keep a deduplication window), which is what makes a replay after a crash safe. The
+embedded sink reads the file in the engine (`INSERT … SELECT … FROM file()`), with no Python per row;
+the server sink sends the rows as compressed columns (Native format, lz4) with the column types
+given, so the writer role needs INSERT and nothing else.
+
+Every failure becomes a SinkError that says whether trying again may help (`transient`): a refused
+connection or a timeout may; a syntax error or an unknown table will not until someone acts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from typing import Any, Protocol
+
+import numpy
+
+from hftel.errors import HftelError
+from hftel.schemas import LOGS_HFT, AuditTable
+from hftel_exporter import rowformat
+
+#: ClickHouse error codes that retrying cannot fix: syntax, unknown table/column/database, types,
+#: access. Anything else (network, timeouts, memory, too many parts) is worth another try.
+PERMANENT_CODES = frozenset({16, 44, 47, 53, 60, 62, 70, 81, 164, 192, 193, 194, 195, 497, 516})
+
+
+class SinkError(HftelError):
+    """An insert or query that failed; `transient` says whether retrying may succeed."""
+
+    def __init__(self, message: str, *, transient: bool):
+        super().__init__(message)
+        self.transient = transient
+
+
+def _code(message: str) -> int | None:
+    found = re.search(r"Code: (\d+)", message)
+    return int(found.group(1)) if found else None
+
+
+def _classify(error: BaseException, what: str) -> SinkError:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    code = _code(str(error))
+    return SinkError(f"{what}: {message}", transient=code is None or code not in PERMANENT_CODES)
+
+
+class Sink(Protocol):
+    """What the drain and `hftel audit` need from a ClickHouse."""
+
+    name: str
+    database: str
+
+    def insert_audit(self, table: AuditTable, path: str, token: str) -> None: ...
+    def insert_logs(self, path: str, token: str) -> None: ...
+    def command(self, sql: str) -> None: ...
+    def query(self, sql: str, fmt: str = "TabSeparatedWithNames") -> bytes: ...
+    def query_rows(self, sql: str) -> list[dict[str, Any]]: ...
+    def ping(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class EmbeddedSink:
+    """The ClickHouse engine in this process (chdb), at a data directory only this process opens.
+
+    >>> sink = EmbeddedSink("/var/lib/hftel-exporter/chdb")
+    >>> sink.query("SELECT 1", "CSV")
+    b'1\\n'
+    """
+
+    name = "embedded"
+
+    def __init__(self, path: str, database: str = "hftel"):
+        from chdb import session
+
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        self.path = path
+        self.database = database
+        self._lock = threading.Lock()  # one statement at a time through the one session
+        try:
+            self._session = session.Session(path)
+        except Exception as error:  # chdb raises RuntimeError with the engine's message
+            raise SinkError(f"cannot open the embedded ClickHouse at {path}: {error} (is another exporter or "
+                            f"`hftel audit` using it?)", transient=False) from None
+
+    def _run(self, sql: str, fmt: str, what: str) -> bytes:
+        try:
+            with self._lock:
+                return bytes(self._session.query(sql, fmt).bytes())
+        except Exception as error:
+            raise _classify(error, what) from None
+
+    def insert_audit(self, table: AuditTable, path: str, token: str) -> None:
+        # allow_suspicious_fixed_string_types: the raw structure reads a 1 KiB text field as FixedString(1024).
+        self._run(f"INSERT INTO {self.database}.{table.name} SETTINGS insert_deduplication_token = {_quote(token)}, "
+                  f"allow_suspicious_fixed_string_types = 1 "
+                  f"SELECT {rowformat.select_list(table)} "
+                  f"FROM file({_quote(path)}, 'RowBinary', {_quote(rowformat.raw_structure(table))})",
+                  "CSV", f"insert into {table.name}")
+
+    def insert_logs(self, path: str, token: str) -> None:
+        self._run(f"INSERT INTO {self.database}.{LOGS_HFT.name} SETTINGS insert_deduplication_token = {_quote(token)} "
+                  f"SELECT {rowformat.log_select_list()} "
+                  f"FROM file({_quote(path)}, 'JSONEachRow', {_quote(rowformat.log_structure())})",
+                  "CSV", f"insert into {LOGS_HFT.name}")
+
+    def command(self, sql: str) -> None:
+        self._run(sql, "CSV", "statement")
+
+    def query(self, sql: str, fmt: str = "TabSeparatedWithNames") -> bytes:
+        return self._run(sql, fmt, "query")
+
+    def query_rows(self, sql: str) -> list[dict[str, Any]]:
+        return _json_rows(self.query(sql, "JSONEachRow"))
+
+    def ping(self) -> bool:
+        try:
+            return self.query("SELECT 1", "CSV").strip() == b"1"
+        except SinkError:
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()
+
+
+class ClickHouseSink:
+    """A ClickHouse server over HTTP(S) through clickhouse-connect.
+
+    >>> sink = ClickHouseSink("http://127.0.0.1:8123", user="hftel_writer", password=secret)
+    """
+
+    name = "clickhouse"
+
+    def __init__(self, url: str, *, user: str, password: str, database: str = "hftel", timeout: float = 30.0):
+        self.url = url
+        self.user = user
+        self.database = database
+        self._password = password
+        self._timeout = timeout
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never the password
+        return f"ClickHouseSink({self.url!r}, user={self.user!r}, database={self.database!r})"
+
+    def _connect(self) -> Any:
+        if self._client is None:
+            import clickhouse_connect
+
+            try:
+                self._client = clickhouse_connect.get_client(
+                    dsn=None, interface="https" if self.url.startswith("https") else "http",
+                    host=_host(self.url), port=_port(self.url), username=self.user, password=self._password,
+                    database="default", compress="lz4", connect_timeout=min(10.0, self._timeout),
+                    send_receive_timeout=self._timeout, autogenerate_session_id=False)
+            except Exception as error:
+                raise _classify(error, f"cannot connect to ClickHouse at {self.url}") from None
+        return self._client
+
+    def _call(self, what: str, function: Any) -> Any:
+        with self._lock:
+            try:
+                return function(self._connect())
+            except SinkError:
+                raise
+            except Exception as error:
+                failure = _classify(error, what)
+                if failure.transient:
+                    self._client = None  # a fresh connection next time
+                raise failure from None
+
+    def insert_audit(self, table: AuditTable, path: str, token: str) -> None:
+        rows = numpy.fromfile(path, dtype=table.numpy_dtype())
+        columns = rowformat.audit_columns(table, rows)
+        self._insert(table.name, [column.name for column in table.columns],
+                     rowformat.column_types(table.columns), columns, token)
+
+    def insert_logs(self, path: str, token: str) -> None:
+        with open(path, "rb") as file:
+            columns = rowformat.log_columns(file.read().splitlines())
+        self._insert(LOGS_HFT.name, [column.name for column in LOGS_HFT.columns],
+                     rowformat.column_types(LOGS_HFT.columns), columns, token)
+
+    def _insert(self, table: str, names: list[str], types: list[str], columns: list[Any], token: str) -> None:
+        self._call(f"insert into {table}", lambda client: client.insert(
+            table, columns, column_names=names, column_type_names=types, column_oriented=True,
+            database=self.database, settings={"insert_deduplication_token": token}))
+
+    def command(self, sql: str) -> None:
+        self._call("statement", lambda client: client.command(sql))
+
+    def query(self, sql: str, fmt: str = "TabSeparatedWithNames") -> bytes:
+        return self._call("query", lambda client: client.raw_query(sql, fmt=fmt))
+
+    def query_rows(self, sql: str) -> list[dict[str, Any]]:
+        return _json_rows(self.query(sql, "JSONEachRow"))
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._call("ping", lambda client: client.ping()))
+        except SinkError:
+            return False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def _json_rows(data: bytes) -> list[dict[str, Any]]:
+    try:
+        return [json.loads(line) for line in data.splitlines() if line.strip()]
+    except ValueError as error:
+        raise SinkError(f"ClickHouse answered something that is not JSONEachRow: {error}: {data[:200]!r}",
+                        transient=True) from None
+
+
+def _host(url: str) -> str:
+    netloc = url.split("//", 1)[1].split("/", 1)[0]
+    return netloc.rsplit(":", 1)[0] if netloc.rsplit(":", 1)[-1].isdigit() else netloc
+
+
+def _port(url: str) -> int:
+    netloc = url.split("//", 1)[1].split("/", 1)[0]
+    tail = netloc.rsplit(":", 1)[-1]
+    return int(tail) if ":" in netloc and tail.isdigit() else (8443 if url.startswith("https") else 8123)
+
+
+def read_password(password_file: str, environ: dict[str, str] | None = None) -> str:
+    """The ClickHouse password: the configured file, else systemd's credential, else the environment."""
+    environ = dict(os.environ if environ is None else environ)
+    path = password_file
+    if not path and environ.get("CREDENTIALS_DIRECTORY"):
+        candidate = os.path.join(environ["CREDENTIALS_DIRECTORY"], "clickhouse-password")
+        path = candidate if os.path.exists(candidate) else ""
+    if path:
+        try:
+            with open(path, encoding="utf-8") as file:
+                return file.read().rstrip("\r\n")
+        except OSError as error:
+            raise HftelError(f"cannot read the ClickHouse password file {path}: {error.strerror}") from None
+    return environ.get("HFTEL_CLICKHOUSE_PASSWORD", "")
+
+
+def open_sink(config: Any, environ: dict[str, str] | None = None) -> Sink | None:
+    """The sink the [clickhouse] settings name (None when the drain is off)."""
+    from hftel_exporter.config import state_path
+
+    settings = config.clickhouse
+    kind = settings.sink
+    if kind == "auto":
+        kind = "clickhouse" if settings.url else "embedded"
+    if kind == "off":
+        return None
+    if kind == "clickhouse":
+        if not settings.url:
+            raise HftelError("clickhouse.sink is 'clickhouse' but clickhouse.url is empty")
+        return ClickHouseSink(settings.url, user=settings.user, password=read_password(settings.password_file, environ),
+                              database=settings.database, timeout=settings.insert_timeout)
+    return EmbeddedSink(settings.embedded_path or state_path("chdb", environ), settings.database)
