@@ -37,6 +37,23 @@ def _exporter(arguments: Sequence[str]) -> int:
     return exporter_main(arguments)
 
 
+def _audit(arguments: Sequence[str]) -> int:
+    from hftel_exporter.audit import main as audit_main
+
+    return audit_main(arguments)
+
+
+def _migrate(arguments: Sequence[str]) -> int:
+    from hftel_exporter.audit import migrate_main
+
+    return migrate_main(arguments)
+
+
+# Subcommands of the exporter package: main() hands their arguments over unparsed (their flags are
+# their own, and hftel_exporter is imported only when one of them runs).
+_EXPORTER_COMMANDS = {"exporter": _exporter, "audit": _audit, "migrate": _migrate}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hftel", description="Telemetry for a trading engine's hot path.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -59,16 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print one frame and exit: two samples --interval apart, so rates show "
                           "(--interval 0: one sample, rates '-')")
     top.set_defaults(handler=_top)
-    # Listed for --help only: main() hands `hftel exporter ...` to hftel_exporter.command unparsed.
+    # Listed for --help only: main() hands `hftel exporter|audit|migrate ...` to hftel_exporter unparsed.
     commands.add_parser("exporter", add_help=False,
                         help="serve attached segments as Prometheus metrics (see `hftel exporter --help`)")
+    commands.add_parser("audit", add_help=False,
+                        help="query the audit tables (read-only), or verify every source's sequence numbers "
+                             "(see `hftel audit --help`)")
+    commands.add_parser("migrate", add_help=False,
+                        help="create or check the ClickHouse schema and record its version "
+                             "(see `hftel migrate --help`)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["exporter"]:  # its flags are its own: argparse's REMAINDER would not pass them on
-        return _exporter(argv[1:])
+    if argv[:1] and argv[0] in _EXPORTER_COMMANDS:  # argparse's REMAINDER would not pass their flags on
+        return _EXPORTER_COMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

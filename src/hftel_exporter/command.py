@@ -89,6 +89,10 @@ def run(config: SimpleNamespace, web: object) -> int:
     except OSError as error:
         log.error("cannot listen", address=config.web.listen_address, error=str(error))
         return 1
+    # `hftel audit query` while this process holds the embedded data directory: read-only queries
+    # on a Unix socket beside it (None unless the sink is embedded; see hftel_exporter.querysocket).
+    from hftel_exporter.querysocket import serve_embedded
+    query_server = serve_embedded(exporter.drain, log)
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
@@ -107,6 +111,8 @@ def run(config: SimpleNamespace, web: object) -> int:
     finally:
         notifier.stopping()
         server.shutdown()
+        if query_server is not None:  # before the drain closes the sink
+            query_server.stop()
         if exporter.drain is not None:
             exporter.drain.stop()
         log.info("exporter stopped")
