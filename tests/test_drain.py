@@ -252,3 +252,19 @@ def test_a_full_spool_stops_collection_and_the_ring_keeps_the_rows(tmp_path, sin
     drain.collect()
     drain.deliver()
     assert seqs(sink) == list(range(1, 21))
+
+
+def test_rows_polled_in_several_parts_are_spooled_record_by_record(tmp_path, sink, engine):
+    drain = make_drain(tmp_path, sink)
+    drain.batch_interval = 3600.0  # keep the batch open across polls
+    attach(drain, engine)
+    write_orders(engine, 3)
+    drain.collect()
+    write_orders(engine, 4)
+    drain.collect()
+    source = next(iter(drain.sources.values()))
+    drain._flush(source, force=True)
+    [entry] = drain.spool.entries()
+    assert os.path.getsize(entry.file("audit_orders.rows")) == 7 * hftel.schemas.AUDIT_ORDERS.record_length
+    drain.deliver()
+    assert seqs(sink) == list(range(1, 8))

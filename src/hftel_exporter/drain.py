@@ -26,8 +26,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-import numpy
-
 from hftel import _core
 from hftel.errors import HftelError, RingError
 from hftel.reader import EngineStatus
@@ -199,9 +197,9 @@ class Drain:
             return 0
         files, manifest_tables = {}, {}
         for name, parts in pending.rows.items():
-            rows = numpy.concatenate(parts) if len(parts) > 1 else parts[0]
-            files[f"{name}.rows"] = memoryview(numpy.ascontiguousarray(rows).view(numpy.uint8))
-            manifest_tables[name] = {"rows": len(rows), "file": f"{name}.rows",
+            # Record by record, padding included (numpy.concatenate would repack the structure).
+            files[f"{name}.rows"] = b"".join(part.tobytes() for part in parts)
+            manifest_tables[name] = {"rows": sum(len(part) for part in parts), "file": f"{name}.rows",
                                      "token": f"{source.key}:audit:{pending.start}-{pending.end}:{name}"}
         self.spool.put(f"{source.key}-audit-{pending.start}",
                        files, {"source": source.key, "engine": source.engine, "origin": "audit",
