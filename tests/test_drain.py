@@ -11,6 +11,7 @@ from structlog.testing import CapturingLogger
 
 import hftel
 import hftel.logs
+from hftel_exporter import rowformat
 from hftel_exporter.drain import QUARANTINE_AFTER, Drain
 from hftel_exporter.segments import Attachment
 from hftel_exporter.sinks import SinkError
@@ -188,12 +189,12 @@ class FailingSink:
         self.sink, self.failures, self.transient = sink, failures, transient
         self.name, self.database = sink.name, sink.database
 
-    def insert_audit(self, *args):
+    def insert_audit(self, *args, **kwargs):
         if self.failures:
             self.failures -= 1
             raise SinkError("Code: 210. connection refused" if self.transient else "Code: 16. no such column",
                             transient=self.transient)
-        return self.sink.insert_audit(*args)
+        return self.sink.insert_audit(*args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self.sink, name)
@@ -235,7 +236,7 @@ def test_a_batch_clickhouse_refuses_for_good_is_quarantined_not_dropped(tmp_path
         clock.now += 60
     assert drain.spool.entries() == [] and drain.quarantined == 1
     [kept] = os.listdir(tmp_path / "spool" / "quarantine")
-    assert os.path.getsize(tmp_path / "spool" / "quarantine" / kept / "audit_orders.rows") > 0
+    assert os.path.getsize(tmp_path / "spool" / "quarantine" / kept / "audit_orders.rows.lz4") > 0
 
 
 def test_a_full_spool_stops_collection_and_the_ring_keeps_the_rows(tmp_path, sink, engine):
@@ -265,6 +266,6 @@ def test_rows_polled_in_several_parts_are_spooled_record_by_record(tmp_path, sin
     source = next(iter(drain.sources.values()))
     drain._flush(source, force=True)
     [entry] = drain.spool.entries()
-    assert os.path.getsize(entry.file("audit_orders.rows")) == 7 * hftel.schemas.AUDIT_ORDERS.record_length
+    assert len(rowformat.read_file(entry.file("audit_orders.rows.lz4"))) == 7 * (16 + hftel.schemas.AUDIT_ORDERS.record_length)
     drain.deliver()
     assert seqs(sink) == list(range(1, 8))

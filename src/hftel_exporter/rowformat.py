@@ -9,12 +9,15 @@ same rows as clickhouse-connect columns (`audit_columns`). All of it is derived 
 
     >>> raw_structure(AUDIT_CONNECTIVITY).split(", ")[:3]
     ['ts UInt64', 'seq UInt64', 'source_id UInt64']
+    >>> raw_structure(AUDIT_CONNECTIVITY, framed=True).split(", ")[0]
+    '_frame FixedString(16)'
 """
 from __future__ import annotations
 
 import json
 from typing import Any, Sequence
 
+from hftel._rings import BATCH_FRAME_LENGTH
 from hftel.schemas import AUDIT_TABLES, LOGS_HFT, AuditTable, Column
 
 __all__ = ["raw_structure", "select_list", "audit_columns", "log_structure", "log_select_list", "log_columns",
@@ -30,9 +33,10 @@ def _raw_type(column: Column) -> str:
     return _RAW_NUMBERS[column.kind]
 
 
-def raw_structure(table: AuditTable) -> str:
-    """The record as a ClickHouse structure, with `_padN` fields for the C struct's padding."""
-    fields, at = [], 0
+def raw_structure(table: AuditTable, framed: bool = False) -> str:
+    """The record as a ClickHouse structure, with `_padN` fields for the C struct's padding; framed,
+    each record is led by the consumer's frame (rings.framed_dtype), read as one opaque field."""
+    fields, at = ([f"_frame FixedString({BATCH_FRAME_LENGTH})"] if framed else []), 0
     for column, offset in zip(table.columns, table.offsets):
         if offset > at:
             fields.append(f"_pad{len(fields)} FixedString({offset - at})")
@@ -62,6 +66,29 @@ def select_list(table: AuditTable) -> str:
 
 def column_types(columns: Sequence[Column]) -> list[str]:
     return [column.clickhouse_type for column in columns]
+
+
+def read_rows(table: AuditTable, path: str, framed: bool) -> Any:
+    """A spooled audit file as a structured array of the table's records."""
+    import numpy
+
+    from hftel.rings import framed_dtype
+
+    data = read_file(path)
+    if framed:
+        return numpy.frombuffer(data, dtype=framed_dtype(table))["row"]
+    return numpy.frombuffer(data, dtype=table.numpy_dtype())
+
+
+def read_file(path: str) -> bytes:
+    """A spooled file's bytes, decompressed when it is an LZ4 frame (`.lz4`)."""
+    with open(path, "rb") as file:
+        data = file.read()
+    if path.endswith(".lz4"):
+        import lz4.frame
+
+        data = lz4.frame.decompress(data)
+    return data
 
 
 def audit_columns(table: AuditTable, rows: Any) -> list[Any]:

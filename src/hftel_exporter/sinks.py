@@ -21,8 +21,6 @@ import re
 import threading
 from typing import Any, Protocol
 
-import numpy
-
 from hftel.errors import HftelError
 from hftel.schemas import LOGS_HFT, AuditTable
 from hftel_exporter import rowformat
@@ -57,7 +55,7 @@ class Sink(Protocol):
     name: str
     database: str
 
-    def insert_audit(self, table: AuditTable, path: str, token: str) -> None: ...
+    def insert_audit(self, table: AuditTable, path: str, token: str, framed: bool = False) -> None: ...
     def insert_logs(self, path: str, token: str) -> None: ...
     def command(self, sql: str) -> None: ...
     def query(self, sql: str, fmt: str = "TabSeparatedWithNames") -> bytes: ...
@@ -68,6 +66,10 @@ class Sink(Protocol):
 
 def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _compression(path: str) -> str:
+    return "'lz4'" if path.endswith(".lz4") else "'none'"
 
 
 class EmbeddedSink:
@@ -100,18 +102,19 @@ class EmbeddedSink:
         except Exception as error:
             raise _classify(error, what) from None
 
-    def insert_audit(self, table: AuditTable, path: str, token: str) -> None:
+    def insert_audit(self, table: AuditTable, path: str, token: str, framed: bool = False) -> None:
         # allow_suspicious_fixed_string_types: the raw structure reads a 1 KiB text field as FixedString(1024).
         self._run(f"INSERT INTO {self.database}.{table.name} SETTINGS insert_deduplication_token = {_quote(token)}, "
                   f"allow_suspicious_fixed_string_types = 1 "
                   f"SELECT {rowformat.select_list(table)} "
-                  f"FROM file({_quote(path)}, 'RowBinary', {_quote(rowformat.raw_structure(table))})",
+                  f"FROM file({_quote(path)}, 'RowBinary', {_quote(rowformat.raw_structure(table, framed))}, "
+                  f"{_compression(path)})",
                   "CSV", f"insert into {table.name}")
 
     def insert_logs(self, path: str, token: str) -> None:
         self._run(f"INSERT INTO {self.database}.{LOGS_HFT.name} SETTINGS insert_deduplication_token = {_quote(token)} "
                   f"SELECT {rowformat.log_select_list()} "
-                  f"FROM file({_quote(path)}, 'JSONEachRow', {_quote(rowformat.log_structure())})",
+                  f"FROM file({_quote(path)}, 'JSONEachRow', {_quote(rowformat.log_structure())}, {_compression(path)})",
                   "CSV", f"insert into {LOGS_HFT.name}")
 
     def command(self, sql: str) -> None:
@@ -180,15 +183,14 @@ class ClickHouseSink:
                     self._client = None  # a fresh connection next time
                 raise failure from None
 
-    def insert_audit(self, table: AuditTable, path: str, token: str) -> None:
-        rows = numpy.fromfile(path, dtype=table.numpy_dtype())
+    def insert_audit(self, table: AuditTable, path: str, token: str, framed: bool = False) -> None:
+        rows = rowformat.read_rows(table, path, framed)
         columns = rowformat.audit_columns(table, rows)
         self._insert(table.name, [column.name for column in table.columns],
                      rowformat.column_types(table.columns), columns, token)
 
     def insert_logs(self, path: str, token: str) -> None:
-        with open(path, "rb") as file:
-            columns = rowformat.log_columns(file.read().splitlines())
+        columns = rowformat.log_columns(rowformat.read_file(path).splitlines())
         self._insert(LOGS_HFT.name, [column.name for column in LOGS_HFT.columns],
                      rowformat.column_types(LOGS_HFT.columns), columns, token)
 
