@@ -63,7 +63,8 @@ class ExporterProcess:
     def __init__(self, directory: Path, *arguments: str, environ: dict[str, str] | None = None):
         self.directory = directory
         self.arguments = ["--web.listen-address", "127.0.0.1:0", *arguments]
-        self.environ = {**os.environ, **(environ or {})}
+        # The spool and the embedded ClickHouse go to the test's directory, as systemd's StateDirectory would.
+        self.environ = {**os.environ, "STATE_DIRECTORY": str(directory / "state"), **(environ or {})}
         self.notify_path = directory / "notify.sock"
         self.stderr_path = directory / "exporter.stderr"
         self.messages: list[str] = []
