@@ -269,3 +269,39 @@ def test_rows_polled_in_several_parts_are_spooled_record_by_record(tmp_path, sin
     assert len(rowformat.read_file(entry.file("audit_orders.rows.lz4"))) == 7 * (16 + hftel.schemas.AUDIT_ORDERS.record_length)
     drain.deliver()
     assert seqs(sink) == list(range(1, 8))
+
+
+def drain_exposition(drain):
+    from collections import Counter
+
+    from hftel_exporter.selfmetrics import TEXT, SelfMetrics
+
+    return SelfMetrics().render(TEXT, [], Counter(), Counter(), 0, drain=drain).decode()
+
+
+def test_a_full_spool_says_so_in_a_metric_meant_for_a_critical_alert(tmp_path, sink, engine):
+    write_orders(engine, 10)
+    drain = make_drain(tmp_path, sink, max_bytes=1)
+    attach(drain, engine)
+    drain.collect()
+    text = drain_exposition(drain)
+    assert "\nhftel_spool_full 1\n" in text and "\nhftel_spool_batches 1\n" in text
+    drain.deliver()
+    assert "\nhftel_spool_full 0\n" in drain_exposition(drain)
+
+
+def test_the_drain_metrics_pass_promtool(tmp_path, sink, engine):
+    import subprocess
+
+    from tests.processes import require
+
+    promtool = require("promtool")
+    write_orders(engine, 10)
+    drain = make_drain(tmp_path, sink)
+    attach(drain, engine)
+    drain.collect()
+    drain.deliver()
+    text = drain_exposition(drain)
+    assert 'hftel_clickhouse_rows_inserted_total{table="audit_orders"} 10' in text
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

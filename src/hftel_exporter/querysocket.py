@@ -82,7 +82,9 @@ class ReadOnlyEmbedded:
 
         self.path = path
         self.database = database
-        settings = ["readonly=1"]
+        from hftel_exporter.sinks import NO_JIT
+
+        settings = ["readonly=1", NO_JIT]
         if timeout is not None:
             settings.append(f"max_execution_time={max(1, int(timeout))}")
         if max_result_bytes is not None:

@@ -72,6 +72,11 @@ def _compression(path: str) -> str:
     return "'lz4'" if path.endswith(".lz4") else "'none'"
 
 
+#: The embedded engine never JIT-compiles: the systemd unit's MemoryDenyWriteExecute=yes forbids the
+#: writable-then-executable pages LLVM needs, and the inserts gain little from it.
+NO_JIT = "compile_expressions=0&compile_aggregate_expressions=0&compile_sort_description=0"
+
+
 class EmbeddedSink:
     """The ClickHouse engine in this process (chdb), at a data directory only this process opens.
 
@@ -90,7 +95,7 @@ class EmbeddedSink:
         self.database = database
         self._lock = threading.Lock()  # one statement at a time through the one session
         try:
-            self._session = session.Session(path)
+            self._session = session.Session(f"{path}?{NO_JIT}")
         except Exception as error:  # chdb raises RuntimeError with the engine's message
             raise SinkError(f"cannot open the embedded ClickHouse at {path}: {error} (is another exporter or "
                             f"`hftel audit` using it?)", transient=False) from None
