@@ -305,3 +305,22 @@ def test_the_drain_metrics_pass_promtool(tmp_path, sink, engine):
     assert 'hftel_clickhouse_rows_inserted_total{table="audit_orders"} 10' in text
     checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_log_events_refused_by_a_full_spool_are_read_again_later(tmp_path, sink, engine):
+    hftel.logs.configure(engine, strict=True)
+    try:
+        log = structlog.get_logger(component="monitor", check="feed")
+        log.info("first")
+        drain = make_drain(tmp_path, sink, max_bytes=1)
+        attach(drain, engine)
+        drain.collect()  # the first batch goes in (an empty spool takes one batch past its cap)
+        log.info("second")
+        drain.collect()  # refused: the spool is full
+    finally:
+        structlog.reset_defaults()
+    drain.deliver()
+    drain.collect()
+    drain.deliver()
+    events = [row["event"] for row in sink.query_rows("SELECT event FROM hftel.logs_hft ORDER BY ts")]
+    assert events == ["first", "second"] and drain.spool_refusals == 1

@@ -17,6 +17,7 @@ the spool's quarantine directory, counted and logged, and the drain goes on.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -42,6 +43,7 @@ TABLES = {table.name: table for table in AUDIT_TABLES}
 INSERT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 QUARANTINE_AFTER = 5  # permanent failures of one entry before it is moved aside
 SPILL_OFFSETS = "spill-offsets.json"
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass
@@ -109,6 +111,7 @@ class Drain:
         self.rows_inserted: Counter = Counter()    # table -> rows
         self.write_failures: Counter = Counter()   # (table, reason) -> failed insert attempts
         self.log_file_failures = 0
+        self.spool_refusals = 0  # collection passes stopped by a full spool or disk
         self.quarantined = 0
         self.clickhouse_up = 0
         self.insert_buckets = [0] * (len(INSERT_BUCKETS) + 1)
@@ -169,13 +172,26 @@ class Drain:
                 spooled += self._collect_audit(source)
                 spooled += self._collect_logs(source)
                 spooled += self._collect_spill(source)
-            except SpoolFullError:
-                break  # the rings hold the rows; engines spill when they fill
-            except (RingError, OSError, ValueError) as error:
-                self.log.error("drain failed for a segment; detaching it", path=source.path, error=str(error))
-                self.sources.pop(source.key, None)
-                self.refused.add(source.key)
+            except OSError as error:
+                if isinstance(error, SpoolFullError) or error.errno in _DISK_FULL:
+                    self._note_spool_refusal(error)
+                    break  # the rings hold the rows; engines spill when they fill
+                self._detach(source, error)
+            except (RingError, ValueError) as error:
+                self._detach(source, error)
         return spooled
+
+    def _note_spool_refusal(self, error: OSError) -> None:
+        """Logs once per episode that the spool takes no more (cap or disk full)."""
+        self.spool_refusals += 1
+        if self.spool_refusals == 1 or self.spool_refusals % 1000 == 0:
+            self.log.critical("the spool takes no more rows; the rings and spill files hold them", error=str(error),
+                              refusals=self.spool_refusals)
+
+    def _detach(self, source: _Source, error: Exception) -> None:
+        self.log.error("drain failed for a segment; detaching it", path=source.path, error=str(error))
+        self.sources.pop(source.key, None)
+        self.refused.add(source.key)
 
     def _collect_audit(self, source: _Source) -> int:
         if source.audit is None:
@@ -232,19 +248,24 @@ class Drain:
             return 0
         from hftel_exporter.logfiles import log_line, log_row
 
+        data = "".join(json.dumps(log_row(event, source.engine), ensure_ascii=False) + "\n"
+                       for event in batch.events).encode()
+        try:
+            self.spool.put(f"{source.key}-logs-{start}", {f"{LOGS_HFT.name}.rows.lz4": _compress([data])},
+                           {"source": source.key, "engine": source.engine, "origin": "logs", "start": start,
+                            "end": batch.end, "tables": {LOGS_HFT.name: {
+                                "rows": len(batch.events), "file": f"{LOGS_HFT.name}.rows.lz4",
+                                "token": f"{source.key}:logs:{start}-{batch.end}:{LOGS_HFT.name}"}}})
+        except BaseException:
+            source.logs.seek(start)  # read them again next time
+            raise
+        # The file after the spool: a full spool then never writes the same lines twice.
         if self.log_file is not None:
             try:
                 self.log_file.write([log_line(event, source.engine) for event in batch.events])
             except OSError as error:
                 self.log_file_failures += 1
                 self.log.error("cannot write the log file", error=str(error))
-        data = "".join(json.dumps(log_row(event, source.engine), ensure_ascii=False) + "\n"
-                       for event in batch.events).encode()
-        self.spool.put(f"{source.key}-logs-{start}", {f"{LOGS_HFT.name}.rows.lz4": _compress([data])},
-                       {"source": source.key, "engine": source.engine, "origin": "logs", "start": start,
-                        "end": batch.end, "tables": {LOGS_HFT.name: {
-                            "rows": len(batch.events), "file": f"{LOGS_HFT.name}.rows.lz4",
-                            "token": f"{source.key}:logs:{start}-{batch.end}:{LOGS_HFT.name}"}}})
         source.logs.release(batch)
         return len(batch.events)
 
