@@ -4,8 +4,10 @@
     >>> batch.tables["audit_orders"]["seq"], batch.next_offset
 
 The file is append-only and shared by every writer to one segment (format: cext/hftel_writer.h).
-The exporter keeps its own offset into it, reads from there, and deletes the file once it has
-ingested everything and no engine writes to the segment any more. A frame torn by a crash at the
+The exporter keeps its own offset into it (in its spool directory) and reads on from there. It never
+deletes the file: an engine restarting at the same path could be appending to it at that moment.
+Remove it by hand once `hftel_drain_rows_spooled_total{origin="spill"}` has caught up and the engine
+is stopped. A frame torn by a crash at the
 end of the file is left alone (a writer may still be appending it); a bad frame anywhere else is
 reported in `corrupt` and skipped by scanning for the next sync word, so nothing after it is lost.
 """
