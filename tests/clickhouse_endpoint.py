@@ -231,6 +231,7 @@ class Endpoint:
         self.requests = 0
         self.users: dict[str, int] = {}
         self.inserts_applied = 0
+        self.tokens: list[str] = []  # the insert_deduplication_token of every insert applied, in order
         self.dropped = 0
 
     # The listener: open unless the fault is `refuse`.
@@ -285,7 +286,7 @@ class Endpoint:
     def stats(self) -> dict[str, Any]:
         with self.lock:
             return {"port": self.port, "fault": self.mode, "requests": self.requests, "users": dict(self.users),
-                    "inserts_applied": self.inserts_applied, "dropped": self.dropped}
+                    "inserts_applied": self.inserts_applied, "tokens": list(self.tokens), "dropped": self.dropped}
 
     def shutdown(self) -> None:
         self.stopping.set()
@@ -404,6 +405,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     name, _, value = item.partition("=")
                     settings[name.strip()] = value.strip().strip("'")
             result = endpoint.engine.insert_file(insert.group("target"), insert.group("format"), data, settings, database)
+            with endpoint.lock:
+                endpoint.tokens.append(settings.get("insert_deduplication_token", ""))
             fmt = None
         else:
             match = TRAILING_FORMAT.search(sql)
@@ -622,7 +625,8 @@ class ClickHouseEndpoint:
         self._command(" ".join(["fault", mode, *(str(arg) for arg in args)]))
 
     def stats(self) -> dict[str, Any]:
-        """Requests, users (name: requests), inserts_applied, dropped, port and fault of this run."""
+        """Requests, users (name: requests), inserts_applied, tokens (of the inserts applied), dropped,
+        port and fault of this run."""
         return json.loads(self._command("stats"))
 
     @property

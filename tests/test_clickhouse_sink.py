@@ -77,6 +77,9 @@ def test_an_insert_applied_before_the_connection_dropped_is_not_duplicated_by_th
     for n in range(5):
         engine.audit.order(intent_id=n)
     drain = drain_into(tmp_path, sink, engine)
+    [entry] = drain.spool.entries()
+    token = entry.manifest["tables"]["audit_orders"]["token"]
+    applied_before = len(clickhouse.stats()["tokens"])
     clickhouse.fault("drop-after-apply")
     assert drain.deliver() == 0 and len(drain.spool.entries()) == 1  # the client saw a failure
     clickhouse.fault("none")
@@ -84,6 +87,9 @@ def test_an_insert_applied_before_the_connection_dropped_is_not_duplicated_by_th
     assert drain.deliver() == 5
     assert sink.query_rows("SELECT count() AS rows, uniqExact(seq) AS seqs FROM hftel.audit_orders") == [
         {"rows": 5, "seqs": 5}]
+    # Every attempt (the client's own replay after the drop, and the drain's retry) carried the batch's token.
+    retried = clickhouse.stats()["tokens"][applied_before:]
+    assert len(retried) >= 2 and set(retried) == {token}
 
 
 @pytest.mark.parametrize("fault", [("500",), ("refuse",), ("stall", "5")], ids=lambda fault: fault[0])

@@ -125,3 +125,38 @@ def test_check_config_reads_the_web_config_file(tmp_path, capsys):
 def test_flag_sets_a_setting(capsys):
     assert exporter_main(["--check-config", "--web.listen-address", "127.0.0.1:9100"]) == 0
     assert 'listen_address = "127.0.0.1:9100"' in capsys.readouterr().out
+
+
+def test_a_password_in_the_clickhouse_url_is_refused():
+    with pytest.raises(ConfigError, match="clickhouse.url: put the password in clickhouse.password_file"):
+        load_config(None, environ={"HFTEL_CLICKHOUSE_URL": "http://writer:secret@127.0.0.1:8123"})
+
+
+def test_a_clickhouse_url_must_be_http_or_https():
+    with pytest.raises(ConfigError, match="clickhouse.url: expected an http:// or https:// URL"):
+        load_config(None, environ={"HFTEL_CLICKHOUSE_URL": "tcp://127.0.0.1:9000"})
+
+
+def test_a_ttl_that_is_not_an_interval_is_refused_with_its_key():
+    with pytest.raises(ConfigError, match="clickhouse.audit_ttl: 'forever' is not a TTL interval"):
+        load_config(None, environ={"HFTEL_CLICKHOUSE_AUDIT_TTL": "forever"})
+
+
+def test_a_system_database_is_refused_with_its_key():
+    with pytest.raises(ConfigError, match="clickhouse.database: 'system' is a ClickHouse system database"):
+        load_config(None, environ={"HFTEL_CLICKHOUSE_DATABASE": "system"})
+
+
+def test_state_paths_follow_systemds_state_directory():
+    from hftel_exporter.config import state_path
+
+    assert state_path("spool", {"STATE_DIRECTORY": "/var/lib/hftel-exporter"}) == "/var/lib/hftel-exporter/spool"
+    assert state_path("chdb", {"XDG_STATE_HOME": "/home/u/.state"}) == "/home/u/.state/hftel-exporter/chdb"
+
+
+def test_the_log_file_defaults_to_systemds_logs_directory_and_is_off_elsewhere():
+    from hftel_exporter.config import logfile_path
+
+    config = load_config(None, environ={})
+    assert logfile_path(config, {"LOGS_DIRECTORY": "/var/log/hftel"}) == "/var/log/hftel/engine.json"
+    assert logfile_path(config, {}) == ""

@@ -29,7 +29,8 @@ from typing import Any, Sequence
 
 from hftel.errors import HftelError
 from hftel.schemas import AUDIT_TABLES
-from hftel_exporter.config import SETTINGS, ConfigError, load_config, state_path
+from hftel_exporter.config import SETTINGS, ConfigError, load_config
+from hftel_exporter.sinks import embedded_path, sink_kind
 
 AUDIT_TABLE_NAMES = tuple(table.name for table in AUDIT_TABLES)
 FIRST_RANGES = 5  # missing ranges verify lists per source
@@ -54,22 +55,16 @@ def _quiet_driver() -> None:
     logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
 
 
-def _load(arguments: argparse.Namespace) -> SimpleNamespace:
+def _configured(prog: str, arguments: argparse.Namespace) -> SimpleNamespace | None:
+    """The settings from --config, HFTEL_* and the --clickhouse.* flags; None (said on stderr) when wrong."""
+    _quiet_driver()
     flags = {setting.key: value for setting in SETTINGS
              if setting.section == "clickhouse" and (value := getattr(arguments, setting.key, None)) is not None}
-    return load_config(arguments.config, flags=flags)
-
-
-def sink_kind(config: SimpleNamespace) -> str:
-    """'clickhouse', 'embedded' or 'off', as the exporter resolves clickhouse.sink."""
-    kind = config.clickhouse.sink
-    if kind == "auto":
-        return "clickhouse" if config.clickhouse.url else "embedded"
-    return kind
-
-
-def embedded_path(config: SimpleNamespace) -> str:
-    return config.clickhouse.embedded_path or state_path("chdb")
+    try:
+        return load_config(arguments.config, flags=flags)
+    except ConfigError as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return None
 
 
 def _in_use(error: Exception) -> bool:
@@ -286,11 +281,8 @@ def build_audit_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """`hftel audit ...`"""
     arguments = build_audit_parser().parse_args(argv)
-    _quiet_driver()
-    try:
-        config = _load(arguments)
-    except ConfigError as error:
-        print(f"hftel audit: {error}", file=sys.stderr)
+    config = _configured("hftel audit", arguments)
+    if config is None:
         return 2
     try:
         reader = open_reader(config)
@@ -326,11 +318,8 @@ def migrate_main(argv: Sequence[str] | None = None) -> int:
     from hftel_exporter import ddl, querysocket
 
     arguments = build_migrate_parser().parse_args(argv)
-    _quiet_driver()
-    try:
-        config = _load(arguments)
-    except ConfigError as error:
-        print(f"hftel migrate: {error}", file=sys.stderr)
+    config = _configured("hftel migrate", arguments)
+    if config is None:
         return 2
     settings = config.clickhouse
     if arguments.print_sql:

@@ -21,6 +21,7 @@ from types import SimpleNamespace
 from typing import Any, Callable, Mapping, Sequence
 
 from hftel.errors import HftelError
+from hftel.schemas import AUDIT_ORDERS, LOGS_HFT, checked_database, checked_interval
 from hftel.telemetry import DEFAULT_DIRECTORY
 
 if sys.version_info >= (3, 11):
@@ -63,14 +64,14 @@ def _url(value: str) -> None:
         raise ValueError("put the password in clickhouse.password_file or HFTEL_CLICKHOUSE_PASSWORD, not the URL")
 
 
-def _identifier(value: str) -> None:
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
-        raise ValueError(f"expected a plain identifier (letters, digits, _), got {value!r}")
-
-
-def _interval(value: str) -> None:
-    if not re.match(r"^[1-9][0-9]* (SECOND|MINUTE|HOUR|DAY|WEEK|MONTH|QUARTER|YEAR)$", value):
-        raise ValueError(f"expected a ClickHouse interval such as '3 YEAR' or '30 DAY', got {value!r}")
+def _from_schemas(check: Callable[[Any, str], Any]) -> Callable[[Any], None]:
+    """One of hftel.schemas' checks (database names, TTL intervals), the same rules as the DDL's."""
+    def run(value: Any) -> None:
+        try:
+            check(value, "")
+        except ValueError as problem:
+            raise ValueError(str(problem).removeprefix(": ")) from None
+    return run
 
 
 def _nonempty(value: list) -> None:
@@ -126,15 +127,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("clickhouse", "password_file", str, "",
             "File holding the ClickHouse password. Default: $CREDENTIALS_DIRECTORY/clickhouse-password under "
             "systemd, else the HFTEL_CLICKHOUSE_PASSWORD variable; never logged."),
-    Setting("clickhouse", "database", str, "hftel", "Database of the audit and log tables.", _identifier),
+    Setting("clickhouse", "database", str, "hftel", "Database of the audit and log tables.",
+            _from_schemas(checked_database)),
     Setting("clickhouse", "embedded_path", str, "",
             "Data directory of the embedded engine; '' for $STATE_DIRECTORY/chdb (systemd) or "
             "~/.local/state/hftel-exporter/chdb."),
     Setting("clickhouse", "migrate", bool, True,
             "Create the database, tables and schema version at start when missing (idempotent)."),
-    Setting("clickhouse", "audit_ttl", str, "3 YEAR", "How long audit rows are kept (a ClickHouse interval).",
-            _interval),
-    Setting("clickhouse", "logs_ttl", str, "30 DAY", "How long log events are kept in logs_hft.", _interval),
+    Setting("clickhouse", "audit_ttl", str, AUDIT_ORDERS.retention,
+            "How long audit rows are kept (a ClickHouse interval).",
+            _from_schemas(checked_interval)),
+    Setting("clickhouse", "logs_ttl", str, LOGS_HFT.retention, "How long log events are kept in logs_hft.",
+            _from_schemas(checked_interval)),
     Setting("clickhouse", "insert_timeout", float, 30.0, "Seconds an insert may take before it is retried.",
             _positive),
     Setting("spool", "path", str, "",
@@ -279,6 +283,10 @@ def describe(config: SimpleNamespace) -> str:
     return "\n".join(out)
 
 
+#: The engines' JSON log file in systemd's LogsDirectory (the shipper examples tail it).
+LOG_FILE_NAME = "engine.json"
+
+
 def state_path(name: str, environ: Mapping[str, str] | None = None) -> str:
     """Where the exporter keeps `name` when its setting is '': systemd's StateDirectory, else the
     user's state directory (~/.local/state/hftel-exporter)."""
@@ -294,4 +302,4 @@ def logfile_path(config: SimpleNamespace, environ: Mapping[str, str] | None = No
     if config.logfile.path:
         return config.logfile.path
     logs = environ.get("LOGS_DIRECTORY", "").split(":")[0]
-    return os.path.join(logs, "engine.json") if logs else ""
+    return os.path.join(logs, LOG_FILE_NAME) if logs else ""

@@ -36,6 +36,7 @@ from hftel.rings import AuditConsumer, LogConsumer
 from hftel.schemas import AUDIT_TABLES, LOGS_HFT
 from hftel.spill import SpillReader
 from hftel.telemetry import spill_path
+from hftel_exporter.selfmetrics import Histogram
 from hftel_exporter.sinks import Sink, SinkError
 from hftel_exporter.spool import Spool, SpoolEntry, SpoolFullError
 
@@ -58,6 +59,11 @@ class _Pending:
     count: int = 0
 
 
+def source_key(path: str, epoch: int) -> str:
+    """Names one life of one segment (its file and epoch) in the spool's manifests and tokens."""
+    return f"{os.path.basename(path)}-{epoch:016x}"
+
+
 class _Source:
     """One segment being drained: its rings' consumers and its spill file."""
 
@@ -65,16 +71,11 @@ class _Source:
         segment = _core.Segment.attach(path, True)
         self.path = path
         self.engine = engine
-        self.epoch = segment.header()["epoch"]
-        self.segment = segment
+        self.key = source_key(path, segment.header()["epoch"])
         self.audit = _consumer(AuditConsumer, segment)
         self.logs = _consumer(LogConsumer, segment)
         self.pending = _Pending(self.audit.position) if self.audit else None
         self.spill = spill_path(path)
-
-    @property
-    def key(self) -> str:
-        return f"{os.path.basename(self.path)}-{self.epoch:016x}"
 
 
 def _compress(parts: list[Any]) -> bytes:
@@ -114,8 +115,7 @@ class Drain:
         self.spool_refusals = 0  # collection passes stopped by a full spool or disk
         self.quarantined = 0
         self.clickhouse_up = 0
-        self.insert_buckets = [0] * (len(INSERT_BUCKETS) + 1)
-        self.insert_sum = 0.0
+        self.inserts = Histogram(INSERT_BUCKETS)  # seconds per insert
         self._attempts: dict[str, int] = {}
         self._done: dict[str, set[str]] = {}
         self._retry_at = 0.0
@@ -129,10 +129,8 @@ class Drain:
     def follow(self, attachments: Iterable[Any]) -> None:
         """Drains exactly these attachments (objects with path, engine and reader): opens new ones
         writable, seeks each past what the spool holds, and drops those that went away."""
-        wanted = {}
-        for attachment in attachments:
-            epoch = attachment.reader.info().epoch
-            wanted[f"{os.path.basename(attachment.path)}-{epoch:016x}"] = attachment
+        wanted = {source_key(attachment.path, attachment.reader.info().epoch): attachment
+                  for attachment in attachments}
         for key in [key for key in self.sources if key not in wanted]:
             self._flush(self.sources.pop(key), force=True)
         for key, attachment in wanted.items():
@@ -360,7 +358,7 @@ class Drain:
             else:
                 self.sink.insert_audit(TABLES[name], entry.file(table["file"]), table["token"],
                                        framed=table.get("layout") == "framed")
-            self._observe_insert(time.perf_counter() - started)
+            self.inserts.observe(time.perf_counter() - started)
             self.clickhouse_up = 1
             done.add(name)
             self.rows_inserted[name] += table["rows"]
@@ -391,11 +389,6 @@ class Drain:
         delay = random.uniform(0, self._backoff)
         self._retry_at = self.clock() + delay
         self.log.warning(event, retry_in=round(delay, 3), error=str(error), **fields)
-
-    def _observe_insert(self, seconds: float) -> None:
-        index = next((i for i, bound in enumerate(INSERT_BUCKETS) if seconds <= bound), len(INSERT_BUCKETS))
-        self.insert_buckets[index] += 1
-        self.insert_sum += seconds
 
     def check_sink(self) -> None:
         """Refreshes clickhouse_up while there is nothing to insert."""

@@ -27,14 +27,15 @@ import time
 from typing import Any, Callable, Iterable
 
 from hftel.rings import render_json
+from hftel.schemas import LOGS_HFT
+from hftel_exporter.config import LOG_FILE_NAME
 
 __all__ = ["DEFAULT_PATH", "LOGS_COLUMNS", "LogFile", "log_line", "log_row"]
 
-DEFAULT_PATH = "/var/log/hftel/engine.json"  # systemd's LogsDirectory=hftel, file engine.json
+DEFAULT_PATH = f"/var/log/hftel/{LOG_FILE_NAME}"  # under the unit: LogsDirectory=hftel
 
 # The columns of ClickHouse table logs_hft, in order: build column arrays from log_row() with these.
-LOGS_COLUMNS = ("ts", "engine", "pid", "level", "component", "event", "intent_id", "correlation_id",
-                "trace_id", "fields")
+LOGS_COLUMNS = tuple(column.name for column in LOGS_HFT.columns)
 
 _MIB = 1 << 20
 _DIRECTORY_MODE = 0o750

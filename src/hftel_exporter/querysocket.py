@@ -39,7 +39,7 @@ from typing import Any
 
 from hftel.errors import HftelError
 from hftel.schemas import sql_string
-from hftel_exporter.sinks import SinkError, _classify, _json_rows
+from hftel_exporter.sinks import NO_JIT, Queries, SinkError, classify
 
 SOCKET_NAME = "query.sock"
 SOCKET_MODE = 0o660
@@ -66,7 +66,7 @@ def checked_format(fmt: str) -> str:
     return fmt
 
 
-class ReadOnlyEmbedded:
+class ReadOnlyEmbedded(Queries):
     """Read-only queries of a chdb data directory: a session of its own opened with readonly=1.
 
     In the exporter's process it shares the engine the EmbeddedSink started (same data directory);
@@ -82,8 +82,6 @@ class ReadOnlyEmbedded:
 
         self.path = path
         self.database = database
-        from hftel_exporter.sinks import NO_JIT
-
         settings = ["readonly=1", NO_JIT]
         if timeout is not None:
             settings.append(f"max_execution_time={max(1, int(timeout))}")
@@ -98,7 +96,7 @@ class ReadOnlyEmbedded:
         try:
             return bytes(self._session.query(sql, fmt).bytes())
         except Exception as error:
-            raise _classify(error, "query") from None
+            raise classify(error, "query") from None
 
     def check(self, sql: str) -> str:
         """The statement's kind (SELECT, SHOW, ...) when it may run here, else SinkError saying why.
@@ -113,7 +111,7 @@ class ReadOnlyEmbedded:
             if cut >= 0:
                 code = re.search(r"\(([A-Z_]+)\)\s*$", text)
                 text = text[:cut].rstrip(". ") + (f". ({code.group(1)})" if code else "")
-            raise _classify(RuntimeError(text), "query") from None
+            raise classify(RuntimeError(text), "query") from None
         text = str(next(iter(json.loads(formatted).values())))
         kind = text.lstrip("( \n").split(None, 1)[0].upper() if text.strip("( \n") else ""
         if kind not in READ_STATEMENTS:
@@ -129,17 +127,8 @@ class ReadOnlyEmbedded:
         self.check(sql)
         return self._run(sql, fmt)
 
-    def query_rows(self, sql: str) -> list[dict[str, Any]]:
-        return _json_rows(self.query(sql, "JSONEachRow"))
-
     def command(self, sql: str) -> None:
         raise SinkError("statement: this connection is read-only", transient=False)
-
-    def ping(self) -> bool:
-        try:
-            return self._run("SELECT 1", "CSV").strip() == b"1"
-        except SinkError:
-            return False
 
     def close(self) -> None:
         self._session.close()
@@ -366,7 +355,7 @@ class SocketUnavailable(SinkError):
     """Nobody answers on the query socket (no exporter, or one that stopped)."""
 
 
-class SocketSink:
+class SocketSink(Queries):
     """Read-only queries through a QueryServer's socket; the query and query_rows of a Sink."""
 
     name = "embedded (query socket)"
@@ -396,17 +385,8 @@ class SocketSink:
             except socket.timeout:
                 raise SinkError(f"query: no answer on {self.path} within {self.timeout:.0f} s", transient=True) from None
 
-    def query_rows(self, sql: str) -> list[dict[str, Any]]:
-        return _json_rows(self.query(sql, "JSONEachRow"))
-
     def command(self, sql: str) -> None:
         raise SinkError("statement: the query socket is read-only", transient=False)
-
-    def ping(self) -> bool:
-        try:
-            return self.query("SELECT 1", "CSV").strip() == b"1"
-        except SinkError:
-            return False
 
     def close(self) -> None:
         pass

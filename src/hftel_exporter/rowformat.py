@@ -1,12 +1,14 @@
 """How spooled rows reach ClickHouse: the audit tables' raw records and log rows, mapped to columns.
 
-An audit batch is spooled exactly as the ring holds it: fixed-size C records, back to back. ClickHouse
-reads such a file as `RowBinary` given a structure that spells the record out, padding included
-(`raw_structure`), and `select_list` turns the raw fields into the table's columns: nanoseconds into
-DateTime64, NUL-padded text into String, enum codes into Enum8. The embedded engine inserts a
-spooled file with one `INSERT ... SELECT ... FROM file()`, with no Python per row; a server gets the
-same rows as clickhouse-connect columns (`audit_columns`). All of it is derived from the schemas.
+An audit batch is spooled as the ring's consumer framed it (a frame header, then the fixed-size C
+record), LZ4-compressed. ClickHouse reads such a file as `RowBinary` given a structure that spells
+the record out, frame and padding included (`raw_structure`), and `select_list` turns the raw fields
+into the table's columns: nanoseconds into DateTime64, NUL-padded text into String, enum codes into
+Enum8. The embedded engine inserts a spooled file with one `INSERT ... SELECT ... FROM file()`, with
+no Python per row; a server gets the same rows as clickhouse-connect columns (`audit_columns`). All
+of it is derived from the schemas.
 
+    >>> from hftel.schemas import AUDIT_CONNECTIVITY
     >>> raw_structure(AUDIT_CONNECTIVITY).split(", ")[:3]
     ['ts UInt64', 'seq UInt64', 'source_id UInt64']
     >>> raw_structure(AUDIT_CONNECTIVITY, framed=True).split(", ")[0]
@@ -18,10 +20,10 @@ import json
 from typing import Any, Sequence
 
 from hftel._rings import BATCH_FRAME_LENGTH
-from hftel.schemas import AUDIT_TABLES, LOGS_HFT, AuditTable, Column
+from hftel.schemas import LOGS_HFT, AuditTable, Column
 
-__all__ = ["raw_structure", "select_list", "audit_columns", "log_structure", "log_select_list", "log_columns",
-           "column_types", "AUDIT_TABLES"]
+__all__ = ["raw_structure", "select_list", "read_rows", "read_file", "audit_columns", "log_structure",
+           "log_select_list", "log_columns", "column_types"]
 
 _RAW_NUMBERS = {"u8": "UInt8", "u16": "UInt16", "u32": "UInt32", "i32": "Int32", "u64": "UInt64", "i64": "Int64",
                 "f64": "Float64", "ts": "UInt64", "enum": "UInt8"}

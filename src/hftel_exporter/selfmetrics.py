@@ -6,11 +6,13 @@ the compiled plan. Names follow the Prometheus conventions: base units, `_total`
 
     >>> metrics = SelfMetrics()
     >>> metrics.observe_scrape(0.0004)
-    >>> "hftel_exporter_scrape_duration_seconds_count 1" in metrics.render(TEXT, [], Counter(), Counter(), 0)
+    >>> b"hftel_exporter_scrape_duration_seconds_count 1" in metrics.render(TEXT, [], Counter(), Counter(), 0)
     True
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import os
 import resource
 import sys
@@ -97,21 +99,44 @@ RESERVED_SAMPLES = {sample: "the exporter's own " + name for name, kind, _ in FA
 _PROCESS_START = time.time()
 
 
+class Histogram:
+    """A histogram of seconds kept by the exporter itself: explicit bounds, a count per bucket, a sum.
+
+    >>> histogram = Histogram((0.1, 1.0))
+    >>> histogram.observe(0.5)
+    >>> histogram.lines("x_seconds")[1].strip()
+    'x_seconds_bucket{le="1"} 1'
+    """
+
+    def __init__(self, bounds: Sequence[float]):
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)  # the last one: above every bound
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
+        self.sum += seconds
+
+    def lines(self, name: str) -> list[str]:
+        """The family's sample lines: cumulative buckets, +Inf, count and sum."""
+        cumulative = list(itertools.accumulate(self.counts))
+        prefixes = series_prefixes(name, "histogram", "", [format_double(bound) for bound in self.bounds])
+        numbers = [str(value) for value in cumulative] + [str(cumulative[-1]), format_double(self.sum)]
+        return [f"{prefix.decode()}{number}\n" for prefix, number in zip(prefixes, numbers)]
+
+
 class SelfMetrics:
     """Counts the exporter's scrapes and renders every self-metric family.
 
-    >>> SelfMetrics().render(TEXT, [], Counter(), Counter(), 0).count("# TYPE") == len(FAMILIES) - len(DRAIN_FAMILIES)
+    >>> SelfMetrics().render(TEXT, [], Counter(), Counter(), 0).count(b"# TYPE") == len(FAMILIES) - len(DRAIN_FAMILIES)
     True
     """
 
     def __init__(self) -> None:
-        self.scrape_buckets = [0] * (len(SCRAPE_BUCKETS) + 1)
-        self.scrape_sum = 0.0
+        self.scrapes = Histogram(SCRAPE_BUCKETS)
 
     def observe_scrape(self, seconds: float) -> None:
-        index = next((i for i, bound in enumerate(SCRAPE_BUCKETS) if seconds <= bound), len(SCRAPE_BUCKETS))
-        self.scrape_buckets[index] += 1
-        self.scrape_sum += seconds
+        self.scrapes.observe(seconds)
 
     def render(self, fmt: Format, attachments: Sequence[Attachment], errors: Counter, reattachments: Counter,
                samples: int, *, stale_after: float = 2.0, engine_label: str = "engine", drain: Any = None) -> bytes:
@@ -136,8 +161,7 @@ class SelfMetrics:
         return "".join(out).encode()
 
     def _scrape_lines(self) -> list[str]:
-        return _histogram_lines("hftel_exporter_scrape_duration_seconds", SCRAPE_BUCKETS, self.scrape_buckets,
-                                self.scrape_sum)
+        return self.scrapes.lines("hftel_exporter_scrape_duration_seconds")
 
     def _engine_lines(self, lines: dict[str, list[str]], attachment: Attachment, label: str, now: int,
                       stale_after: float, reattachments: Counter) -> None:
@@ -169,28 +193,16 @@ class SelfMetrics:
                                                             stats[counter]))
 
 
-def _histogram_lines(name: str, bounds: Sequence[float], buckets: Sequence[int], total: float) -> list[str]:
-    cumulative, values = 0, []
-    for count in buckets:
-        cumulative += count
-        values.append(cumulative)
-    prefixes = series_prefixes(name, "histogram", "", [format_double(bound) for bound in bounds])
-    numbers = [str(value) for value in values] + [str(cumulative), format_double(total)]
-    return [f"{prefix.decode()}{number}\n" for prefix, number in zip(prefixes, numbers)]
-
-
 def _drain_lines(lines: dict[str, list[str]], drain: Any, label: str) -> None:
     """The drain's families: sink health and inserts, the spool, rows taken from the rings."""
-    from hftel.schemas import AUDIT_TABLES, LOGS_HFT
-    from hftel_exporter.drain import INSERT_BUCKETS
+    from hftel.schemas import CLICKHOUSE_TABLES
 
     sink = (("sink",), (drain.sink.name,))
     spool = drain.spool
     spool_bytes = spool.bytes
     lines["hftel_clickhouse_up"].append(_line("hftel_clickhouse_up", *sink, drain.clickhouse_up))
-    lines["hftel_clickhouse_insert_duration_seconds"] = _histogram_lines(
-        "hftel_clickhouse_insert_duration_seconds", INSERT_BUCKETS, drain.insert_buckets, drain.insert_sum)
-    for table in [table.name for table in AUDIT_TABLES] + [LOGS_HFT.name]:
+    lines["hftel_clickhouse_insert_duration_seconds"] = drain.inserts.lines("hftel_clickhouse_insert_duration_seconds")
+    for table in (table.name for table in CLICKHOUSE_TABLES):
         lines["hftel_clickhouse_rows_inserted"].append(
             _line("hftel_clickhouse_rows_inserted_total", ("table",), (table,), drain.rows_inserted[table]))
         for reason in ("transient", "permanent"):

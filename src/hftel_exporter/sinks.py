@@ -19,10 +19,11 @@ import json
 import os
 import re
 import threading
+import urllib.parse
 from typing import Any, Protocol
 
 from hftel.errors import HftelError
-from hftel.schemas import LOGS_HFT, AuditTable
+from hftel.schemas import LOGS_HFT, AuditTable, sql_string
 from hftel_exporter import rowformat
 
 #: ClickHouse error codes that retrying cannot fix: syntax, unknown table/column/database, types,
@@ -43,7 +44,9 @@ def _code(message: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _classify(error: BaseException, what: str) -> SinkError:
+def classify(error: BaseException, what: str) -> SinkError:
+    """`error` from chdb or clickhouse-connect as a SinkError: its first line, transient unless its
+    ClickHouse code says retrying cannot help."""
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     code = _code(str(error))
     return SinkError(f"{what}: {message}", transient=code is None or code not in PERMANENT_CODES)
@@ -64,8 +67,29 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def json_rows(data: bytes) -> list[dict[str, Any]]:
+    """A JSONEachRow answer as dicts; SinkError when it is not JSONEachRow."""
+    try:
+        return [json.loads(line) for line in data.splitlines() if line.strip()]
+    except ValueError as error:
+        raise SinkError(f"ClickHouse answered something that is not JSONEachRow: {error}: {data[:200]!r}",
+                        transient=True) from None
+
+
+class Queries:
+    """query_rows() and ping(), for anything with query(sql, fmt) -> bytes."""
+
+    def query(self, sql: str, fmt: str = "TabSeparatedWithNames") -> bytes:
+        raise NotImplementedError
+
+    def query_rows(self, sql: str) -> list[dict[str, Any]]:
+        return json_rows(self.query(sql, "JSONEachRow"))
+
+    def ping(self) -> bool:
+        try:
+            return self.query("SELECT 1", "CSV").strip() == b"1"
+        except SinkError:
+            return False
 
 
 def _compression(path: str) -> str:
@@ -77,7 +101,7 @@ def _compression(path: str) -> str:
 NO_JIT = "compile_expressions=0&compile_aggregate_expressions=0&compile_sort_description=0"
 
 
-class EmbeddedSink:
+class EmbeddedSink(Queries):
     """The ClickHouse engine in this process (chdb), at a data directory only this process opens.
 
     >>> sink = EmbeddedSink("/var/lib/hftel-exporter/chdb")
@@ -105,21 +129,21 @@ class EmbeddedSink:
             with self._lock:
                 return bytes(self._session.query(sql, fmt).bytes())
         except Exception as error:
-            raise _classify(error, what) from None
+            raise classify(error, what) from None
 
     def insert_audit(self, table: AuditTable, path: str, token: str, framed: bool = False) -> None:
         # allow_suspicious_fixed_string_types: the raw structure reads a 1 KiB text field as FixedString(1024).
-        self._run(f"INSERT INTO {self.database}.{table.name} SETTINGS insert_deduplication_token = {_quote(token)}, "
+        self._run(f"INSERT INTO {self.database}.{table.name} SETTINGS insert_deduplication_token = {sql_string(token)}, "
                   f"allow_suspicious_fixed_string_types = 1 "
                   f"SELECT {rowformat.select_list(table)} "
-                  f"FROM file({_quote(path)}, 'RowBinary', {_quote(rowformat.raw_structure(table, framed))}, "
+                  f"FROM file({sql_string(path)}, 'RowBinary', {sql_string(rowformat.raw_structure(table, framed))}, "
                   f"{_compression(path)})",
                   "CSV", f"insert into {table.name}")
 
     def insert_logs(self, path: str, token: str) -> None:
-        self._run(f"INSERT INTO {self.database}.{LOGS_HFT.name} SETTINGS insert_deduplication_token = {_quote(token)} "
+        self._run(f"INSERT INTO {self.database}.{LOGS_HFT.name} SETTINGS insert_deduplication_token = {sql_string(token)} "
                   f"SELECT {rowformat.log_select_list()} "
-                  f"FROM file({_quote(path)}, 'JSONEachRow', {_quote(rowformat.log_structure())}, {_compression(path)})",
+                  f"FROM file({sql_string(path)}, 'JSONEachRow', {sql_string(rowformat.log_structure())}, {_compression(path)})",
                   "CSV", f"insert into {LOGS_HFT.name}")
 
     def command(self, sql: str) -> None:
@@ -128,21 +152,12 @@ class EmbeddedSink:
     def query(self, sql: str, fmt: str = "TabSeparatedWithNames") -> bytes:
         return self._run(sql, fmt, "query")
 
-    def query_rows(self, sql: str) -> list[dict[str, Any]]:
-        return _json_rows(self.query(sql, "JSONEachRow"))
-
-    def ping(self) -> bool:
-        try:
-            return self.query("SELECT 1", "CSV").strip() == b"1"
-        except SinkError:
-            return False
-
     def close(self) -> None:
         with self._lock:
             self._session.close()
 
 
-class ClickHouseSink:
+class ClickHouseSink(Queries):
     """A ClickHouse server over HTTP(S) through clickhouse-connect.
 
     >>> sink = ClickHouseSink("http://127.0.0.1:8123", user="hftel_writer", password=secret)
@@ -166,14 +181,15 @@ class ClickHouseSink:
         if self._client is None:
             import clickhouse_connect
 
+            address = urllib.parse.urlsplit(self.url)
             try:
                 self._client = clickhouse_connect.get_client(
-                    dsn=None, interface="https" if self.url.startswith("https") else "http",
-                    host=_host(self.url), port=_port(self.url), username=self.user, password=self._password,
+                    interface=address.scheme, host=address.hostname,
+                    port=address.port or (8443 if address.scheme == "https" else 8123), username=self.user, password=self._password,
                     database="default", compress="lz4", connect_timeout=min(10.0, self._timeout),
                     send_receive_timeout=self._timeout, autogenerate_session_id=False)
             except Exception as error:
-                raise _classify(error, f"cannot connect to ClickHouse at {self.url}") from None
+                raise classify(error, f"cannot connect to ClickHouse at {self.url}") from None
         return self._client
 
     def _call(self, what: str, function: Any) -> Any:
@@ -183,7 +199,7 @@ class ClickHouseSink:
             except SinkError:
                 raise
             except Exception as error:
-                failure = _classify(error, what)
+                failure = classify(error, what)
                 if failure.transient:
                     self._client = None  # a fresh connection next time
                 raise failure from None
@@ -210,39 +226,11 @@ class ClickHouseSink:
     def query(self, sql: str, fmt: str = "TabSeparatedWithNames") -> bytes:
         return self._call("query", lambda client: client.raw_query(sql, fmt=fmt))
 
-    def query_rows(self, sql: str) -> list[dict[str, Any]]:
-        return _json_rows(self.query(sql, "JSONEachRow"))
-
-    def ping(self) -> bool:
-        try:
-            return bool(self._call("ping", lambda client: client.ping()))
-        except SinkError:
-            return False
-
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
                 self._client.close()
                 self._client = None
-
-
-def _json_rows(data: bytes) -> list[dict[str, Any]]:
-    try:
-        return [json.loads(line) for line in data.splitlines() if line.strip()]
-    except ValueError as error:
-        raise SinkError(f"ClickHouse answered something that is not JSONEachRow: {error}: {data[:200]!r}",
-                        transient=True) from None
-
-
-def _host(url: str) -> str:
-    netloc = url.split("//", 1)[1].split("/", 1)[0]
-    return netloc.rsplit(":", 1)[0] if netloc.rsplit(":", 1)[-1].isdigit() else netloc
-
-
-def _port(url: str) -> int:
-    netloc = url.split("//", 1)[1].split("/", 1)[0]
-    tail = netloc.rsplit(":", 1)[-1]
-    return int(tail) if ":" in netloc and tail.isdigit() else (8443 if url.startswith("https") else 8123)
 
 
 def read_password(password_file: str, environ: dict[str, str] | None = None) -> str:
@@ -261,14 +249,25 @@ def read_password(password_file: str, environ: dict[str, str] | None = None) -> 
     return environ.get("HFTEL_CLICKHOUSE_PASSWORD", "")
 
 
-def open_sink(config: Any, environ: dict[str, str] | None = None) -> Sink | None:
-    """The sink the [clickhouse] settings name (None when the drain is off)."""
+def sink_kind(config: Any) -> str:
+    """'clickhouse', 'embedded' or 'off': clickhouse.sink with 'auto' resolved (a url means a server)."""
+    kind = config.clickhouse.sink
+    if kind == "auto":
+        return "clickhouse" if config.clickhouse.url else "embedded"
+    return kind
+
+
+def embedded_path(config: Any, environ: dict[str, str] | None = None) -> str:
+    """The embedded engine's data directory: the setting, else chdb/ in the state directory."""
     from hftel_exporter.config import state_path
 
+    return config.clickhouse.embedded_path or state_path("chdb", environ)
+
+
+def open_sink(config: Any, environ: dict[str, str] | None = None) -> Sink | None:
+    """The sink the [clickhouse] settings name (None when the drain is off)."""
     settings = config.clickhouse
-    kind = settings.sink
-    if kind == "auto":
-        kind = "clickhouse" if settings.url else "embedded"
+    kind = sink_kind(config)
     if kind == "off":
         return None
     if kind == "clickhouse":
@@ -276,4 +275,4 @@ def open_sink(config: Any, environ: dict[str, str] | None = None) -> Sink | None
             raise HftelError("clickhouse.sink is 'clickhouse' but clickhouse.url is empty")
         return ClickHouseSink(settings.url, user=settings.user, password=read_password(settings.password_file, environ),
                               database=settings.database, timeout=settings.insert_timeout)
-    return EmbeddedSink(settings.embedded_path or state_path("chdb", environ), settings.database)
+    return EmbeddedSink(embedded_path(config, environ), settings.database)
