@@ -233,6 +233,19 @@ def _query(arguments: argparse.Namespace, config: SimpleNamespace, reader: Any) 
     return 0
 
 
+def _trace(arguments: argparse.Namespace, config: SimpleNamespace, reader: Any) -> int:
+    from hftel.traces import trace_sql
+
+    if arguments.print_sql:
+        print(trace_sql(arguments.intent_id, config.clickhouse.database))
+        return 0
+    fmt = arguments.format or ("PrettyCompactMonoBlock" if sys.stdout.isatty() else "TabSeparatedWithNames")
+    result = reader.query(trace_sql(arguments.intent_id, config.clickhouse.database), fmt)
+    sys.stdout.buffer.write(result)
+    sys.stdout.flush()
+    return 0
+
+
 def _verify(arguments: argparse.Namespace, config: SimpleNamespace, reader: Any) -> int:
     tables = tuple(dict.fromkeys(arguments.table)) if arguments.table else AUDIT_TABLE_NAMES
     sql = verify_sql(config.clickhouse.database, tables, arguments.since)
@@ -249,7 +262,7 @@ def build_audit_parser() -> argparse.ArgumentParser:
         prog="hftel audit",
         description="Query the audit tables in the configured sink (read-only), or check every source's sequence "
                     "numbers for gaps and duplicates.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{query,verify}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{query,trace,verify}")
     query = commands.add_parser(
         "query", help="run SQL against the configured sink and write the result to stdout",
         description="Run one read-only SQL statement against the configured sink and write the engine's output "
@@ -261,6 +274,16 @@ def build_audit_parser() -> argparse.ArgumentParser:
                             "TabSeparatedWithNames)")
     _add_settings(query)
     query.set_defaults(run=_query)
+    trace = commands.add_parser(
+        "trace", help="every row of every table about one intent, oldest first",
+        description="Follow one strategy intent through the audit tables and logs_hft in a single query: the rows "
+                    "with its intent_id, and the rows its flow caused (a StormGuard transition, a gateway drop, a "
+                    "configuration change) through its correlation_id.")
+    trace.add_argument("intent_id", type=int, help="the intent's id (intent_id in audit_orders and the logs)")
+    trace.add_argument("--format", metavar="F", help="ClickHouse output format (as for query)")
+    trace.add_argument("--print-sql", action="store_true", help="print the SQL instead of running it")
+    _add_settings(trace)
+    trace.set_defaults(run=_trace)
     verify = commands.add_parser(
         "verify", help="report gaps and duplicates in every source's sequence numbers",
         description="For every source_id in the audit tables: its rows, distinct seqs, lowest and highest seq, "
