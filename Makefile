@@ -1,5 +1,5 @@
 # make test  - create .venv, install hftel with its extension and the Debian tools, run the test suite
-# make demo  - run the demo engine with a live snapshot reader
+# make demo  - run the simulated trading engine with the exporter alongside (Ctrl-C stops)
 # make bench - run the benchmarks side by side with the anchor libraries; writes docs/benchmarks.md
 
 PYTHON ?= python3

@@ -1,19 +1,27 @@
-"""The hftel command."""
+"""The hftel command's own argument handling."""
 import subprocess
 import sys
 
 
-def test_demo_runs_an_engine_and_prints_live_snapshots(tmp_path):
-    """`hftel demo` records in a child engine and prints snapshots with rates and quantiles."""
-    result = subprocess.run(
-        [sys.executable, "-m", "hftel", "demo", "--segment", str(tmp_path / "demo.seg"),
-         "--duration", "1.5", "--interval", "0.5"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "engine live" in result.stdout
-    assert 'demo_feed_events_total{type="trade"}' in result.stdout
-    assert "p99" in result.stdout
-    assert "/s" in result.stdout
-    assert "status now closed" in result.stdout
+def hftel(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hftel", *arguments], capture_output=True, text=True, timeout=60)
 
+
+def test_demo_refuses_an_unknown_scenario_naming_the_known_ones(tmp_path):
+    result = hftel("demo", "--scenario", "feed-gag", "--dir", str(tmp_path / "d"), "--segment", str(tmp_path / "s"))
+    assert result.returncode == 2
+    assert "unknown scenario feed-gag; known: feed-gap, bus-overflow" in result.stderr
+    assert not (tmp_path / "s").exists(), "nothing was started"
+
+
+def test_demo_refuses_a_clear_time_before_the_injection(tmp_path):
+    result = hftel("demo", "--scenario", "feed-gap", "--inject-after", "5", "--clear-after", "2",
+                   "--segment", str(tmp_path / "s"))
+    assert result.returncode == 2
+    assert "--clear-after (2) must be later than --inject-after (5)" in result.stderr
+
+
+def test_every_subcommand_is_listed_in_the_help():
+    result = hftel("--help")
+    for command in ("demo", "inspect", "top", "config", "exporter", "audit", "migrate"):
+        assert command in result.stdout

@@ -5,11 +5,19 @@ import argparse
 import sys
 from typing import Sequence
 
+from hftel.demo.scenarios import NAMES as SCENARIO_NAMES  # names only: the demo itself loads when run
+
 
 def _demo(args: argparse.Namespace) -> int:
-    from hftel.demo import run
+    from hftel.demo.runner import run
 
-    return run(segment=args.segment, duration=args.duration, interval=args.interval)
+    try:
+        return run(segment=args.segment, directory=args.dir, duration=args.duration, scenarios=args.scenario,
+                   inject_after=args.inject_after, clear_after=args.clear_after, port=args.port,
+                   interval=args.interval, seed=args.seed)
+    except (ValueError, RuntimeError) as problem:
+        print(f"hftel demo: {problem}", file=sys.stderr)
+        return 2 if isinstance(problem, ValueError) else 1
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -29,6 +37,24 @@ def _top(args: argparse.Namespace) -> int:
         sys.stdout.write(top.once(args.segment, args.interval))
         return 0
     return top.run(args.segment, args.interval)
+
+
+def _config(args: argparse.Namespace) -> int:
+    import json
+
+    from hftel import configchange
+
+    if args.action == "hash":
+        print(configchange.config_hash(configchange.ConfigFile(args.config).load()).hex())
+    elif args.action == "get":
+        print(json.dumps(configchange.ConfigFile(args.config).get(args.key), ensure_ascii=False))
+    else:
+        result = configchange.change_config(
+            args.segment, args.config, args.key, configchange.parse_value(args.value),
+            operator_id=configchange.operator_identity(args.operator), correlation_id=args.correlation_id,
+            create=args.create)
+        print(result.line())
+    return 0
 
 
 def _exporter(arguments: Sequence[str]) -> int:
@@ -57,10 +83,20 @@ _EXPORTER_COMMANDS = {"exporter": _exporter, "audit": _audit, "migrate": _migrat
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hftel", description="Telemetry for a trading engine's hot path.")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run a small engine loop and print live snapshots of its segment")
-    demo.add_argument("--segment", default="demo", help="segment name or path (default: demo)")
-    demo.add_argument("--duration", type=float, default=10.0, help="seconds to run; 0 runs until Ctrl-C")
-    demo.add_argument("--interval", type=float, default=1.0, help="seconds between snapshots")
+    demo = commands.add_parser(
+        "demo", help="run a simulated trading engine with the exporter alongside (metrics, audit rows, logs)")
+    demo.add_argument("--scenario", action="append", default=[], metavar="NAME",
+                      help=f"inject a failure (repeatable): {', '.join(SCENARIO_NAMES)}")
+    demo.add_argument("--duration", type=float, default=0.0, help="seconds to run; 0 (the default) runs until Ctrl-C")
+    demo.add_argument("--inject-after", type=float, default=5.0, metavar="S",
+                      help="seconds before the scenarios switch on (default 5)")
+    demo.add_argument("--clear-after", type=float, default=None, metavar="S",
+                      help="seconds before they switch off again (default: never)")
+    demo.add_argument("--segment", default="demo", help="segment name or path (default: demo, /dev/shm/hftel-demo)")
+    demo.add_argument("--dir", help="working directory for configs, data and logs (default: a new temporary one)")
+    demo.add_argument("--port", type=int, default=9477, help="the exporter's port on 127.0.0.1 (0: any free port)")
+    demo.add_argument("--interval", type=float, default=2.0, help="seconds between status lines")
+    demo.add_argument("--seed", type=int, help="seed the simulation, for a repeatable run")
     demo.set_defaults(handler=_demo)
     inspect = commands.add_parser(
         "inspect", help="print a segment's header, liveness and the last audit rows and log events in its rings")
@@ -76,6 +112,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print one frame and exit: two samples --interval apart, so rates show "
                           "(--interval 0: one sample, rates '-')")
     top.set_defaults(handler=_top)
+    config = commands.add_parser(
+        "config", help="change the engine's JSON config file, one audited key at a time; get a key; hash the file")
+    config.set_defaults(handler=_config)
+    actions = config.add_subparsers(dest="action", required=True)
+    config_set = actions.add_parser(
+        "set", help="set KEY to VALUE in the config file and write an audit_config_changes row into the segment",
+        description="VALUE is parsed as JSON when it parses (10, true, null, [1,2], '\"10\"'), else taken as a string.")
+    config_set.add_argument("--config", required=True, help="the engine's JSON config file")
+    config_set.add_argument("--segment", required=True,
+                            help="the engine's segment (name or path): attached first; the file is not touched "
+                                 "if that fails")
+    config_set.add_argument("--operator", help="who makes the change (default: $SUDO_USER, else the login name)")
+    config_set.add_argument("--correlation-id", type=int, default=0, help="ties the row to a flow (default 0: none)")
+    config_set.add_argument("--create", action="store_true", help="add KEY (and its sections) if it does not exist")
+    config_set.add_argument("key", metavar="KEY", help="a dotted path, e.g. risk.mm.max_position")
+    config_set.add_argument("value", metavar="VALUE", help="the new value")
+    config_get = actions.add_parser("get", help="print a key's value as JSON")
+    config_get.add_argument("--config", required=True, help="the engine's JSON config file")
+    config_get.add_argument("key", metavar="KEY", help="a dotted path, e.g. risk.mm.max_position")
+    config_hash = actions.add_parser(
+        "hash", help="print the config's SHA-256 (canonical JSON): compare with new_config_hash in the audit table")
+    config_hash.add_argument("--config", required=True, help="the engine's JSON config file")
     # Listed for --help only: main() hands `hftel exporter|audit|migrate ...` to hftel_exporter unparsed.
     commands.add_parser("exporter", add_help=False,
                         help="serve attached segments as Prometheus metrics (see `hftel exporter --help`)")
