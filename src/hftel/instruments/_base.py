@@ -6,7 +6,7 @@ calls a method named for what happened, never a metric name.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from hftel import catalogue
@@ -76,9 +76,16 @@ class Intent:
     order_type: str = "LIMIT"
     time_in_force: str = "ROD"
     broker_order_id: str = ""
+    row: dict[str, Any] = field(init=False, repr=False)  # the audit_orders columns its every row repeats
+    log_ids: dict[str, Any] = field(init=False, repr=False)  # strategy and the flow's ids, for its log events
 
-    def order_row(self) -> dict[str, Any]:
-        """The audit_orders columns every row of this intent repeats."""
-        return {**self.flow.audit_ids(), "strategy": self.strategy, "symbol": self.symbol, "side": self.side,
-                "order_type": self.order_type, "time_in_force": self.time_in_force, "quantity": self.quantity,
-                "price": self.price, "broker_order_id": self.broker_order_id}
+    def __post_init__(self) -> None:
+        # Built once per intent: every later hop only adds what changed (status, latency, fill).
+        self.row = {**self.flow.audit_ids(), "strategy": self.strategy, "symbol": self.symbol, "side": self.side,
+                    "order_type": self.order_type, "time_in_force": self.time_in_force, "quantity": self.quantity,
+                    "price": self.price, "broker_order_id": self.broker_order_id}
+        self.log_ids = {"strategy": self.strategy, **self.flow.log_fields()}
+
+    def acknowledged(self, broker_order_id: str) -> None:
+        """The broker's id for the order, carried on every later row."""
+        self.broker_order_id = self.row["broker_order_id"] = broker_order_id

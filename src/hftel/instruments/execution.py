@@ -41,12 +41,9 @@ class Execution:
         """A fill of `quantity` at `price`; FILLED once the intent's quantity is done, else PARTIAL_FILL."""
         self._fills["buy" if intent.side == "BUY" else "sell"].inc()
         status = "FILLED" if quantity >= intent.quantity else "PARTIAL_FILL"
-        row = intent.order_row()
-        row.update(quantity=quantity, price=price)
-        self._audit.order(status=status, latency_ns=latency_ns, **row)
-        self._log.info("fill", strategy=intent.strategy, symbol=intent.symbol, side=intent.side, quantity=quantity,
-                       price=price, status=status, broker_order_id=intent.broker_order_id,
-                       **intent.flow.log_fields())
+        self._audit.order(status=status, latency_ns=latency_ns, **{**intent.row, "quantity": quantity, "price": price})
+        self._log.info("fill", side=intent.side, quantity=quantity, price=price, status=status,
+                       broker_order_id=intent.broker_order_id, **intent.log_ids)
 
     def pnl(self, strategy: str, *, realized: float, unrealized: float) -> float:
         """Sets the strategy's PnL and its drawdown from the session peak; returns the drawdown."""

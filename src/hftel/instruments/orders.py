@@ -41,26 +41,23 @@ class OrderAdapter:
 
     def _action(self, intent: Intent, action: str, status: str) -> None:
         self._actions[action].inc()
-        self._audit.order(status=status, **intent.order_row())
-        self._log.info(f"order_{action}", strategy=intent.strategy, symbol=intent.symbol,
-                       quantity=intent.quantity, price=intent.price, **intent.flow.log_fields())
+        self._audit.order(status=status, **intent.row)
+        self._log.info(f"order_{action}", **intent.log_ids)
 
     def acked(self, intent: Intent, *, latency_ns: int, broker_order_id: str) -> None:
         """The broker accepted the order, `latency_ns` after submission."""
-        intent.broker_order_id = broker_order_id
+        intent.acknowledged(broker_order_id)
         self._acks.inc()
         self._latency.observe(latency_ns)
-        self._audit.order(status="ACK", latency_ns=latency_ns, **intent.order_row())
-        self._log.info("order_ack", strategy=intent.strategy, broker_order_id=broker_order_id, latency_ns=latency_ns,
-                       **intent.flow.log_fields())
+        self._audit.order(status="ACK", latency_ns=latency_ns, **intent.row)
+        self._log.info("order_ack", broker_order_id=broker_order_id, latency_ns=latency_ns, **intent.log_ids)
 
     def rejected(self, intent: Intent, *, reason: str, code: int = 0, detail: str = "", latency_ns: int = 0) -> None:
         """The broker (or a gateway that is down) refused the order; `reason` is one of the catalogue's."""
         self._rejects[reason if reason in ORDER_REJECT_REASONS else "other"].inc()
         self._audit.order(status="REJECTED", latency_ns=latency_ns, reject_code=code,
-                          reject_reason=detail or reason, **intent.order_row())
-        self._log.warning("order_rejected", strategy=intent.strategy, reason=reason, code=code, detail=detail,
-                          **intent.flow.log_fields())
+                          reject_reason=detail or reason, **intent.row)
+        self._log.warning("order_rejected", reason=reason, code=code, detail=detail, **intent.log_ids)
 
     def rate(self, current: float, limit: float) -> None:
         """Order actions per second over the limiter's window, and the rate the broker allows."""

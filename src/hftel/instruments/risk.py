@@ -55,9 +55,11 @@ class RiskEngine:
         self._audit.risk_decision(
             **intent.flow.audit_ids(), strategy=intent.strategy, symbol=intent.symbol, rule=rule, decision=decision,
             risk_mode=mode, limit_value=limit_value, observed_value=observed_value, reason=detail or reason)
-        log = self._log.warning if decision == "REJECT" else self._log.info
-        log("risk_decision", strategy=intent.strategy, risk_mode=mode, decision=decision, rule=rule,
-            reason=reason, limit_value=limit_value, observed_value=observed_value, **intent.flow.log_fields())
+        if decision == "ALLOW":
+            self._log.info("risk_decision", risk_mode=mode, decision=decision, rule=rule, **intent.log_ids)
+        else:
+            self._log.warning("risk_decision", risk_mode=mode, decision=decision, rule=rule, reason=reason,
+                              limit_value=limit_value, observed_value=observed_value, **intent.log_ids)
 
     def transition(self, strategy: str, to_mode: str, *, trigger: str, trigger_value: float = 0.0,
                    threshold: float = 0.0, drawdown: float = 0.0, reject_rate: float = 0.0, detail: str = "",

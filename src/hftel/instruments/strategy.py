@@ -40,7 +40,6 @@ class StrategyRunner:
         intent = Intent(self._flows.start(traceparent), strategy, symbol, side, quantity, price, order_type,
                         time_in_force)
         self._intents[strategy].inc()
-        self._audit.order(status="INTENT", **intent.order_row())
-        self._log.info("intent_created", strategy=strategy, symbol=symbol, side=side, quantity=quantity,
-                       price=price, **intent.flow.log_fields())
+        self._audit.order(status="INTENT", **intent.row)
+        self._log.info("intent_created", symbol=symbol, side=side, quantity=quantity, price=price, **intent.log_ids)
         return intent
