@@ -8,7 +8,9 @@ import copy
 import json
 
 import pytest
+import structlog
 
+from hftel import logs
 from hftel.configchange import change_config
 from hftel.demo.engine import DEFAULT_CONFIG, DemoEngine, SimulatedClock
 from hftel.demo.scenarios import NAMES, Faults, check_names
@@ -18,10 +20,12 @@ from hftel.demo.scenarios import NAMES, Faults, check_names
 def engine(tel, tmp_path):
     config_path = tmp_path / "engine.json"
     config_path.write_text(json.dumps(DEFAULT_CONFIG))
+    logs.configure(tel)
     engine = DemoEngine(tel, copy.deepcopy(DEFAULT_CONFIG), tmp_path, Faults.local(), clock=SimulatedClock(),
                         seed=7, config_path=config_path)
     engine.run_simulated(3.0)
-    return engine
+    yield engine
+    structlog.reset_defaults()
 
 
 def value(tel, name, **labels):

@@ -104,8 +104,7 @@ class DemoEngine:
                                    drawdown_limits={s: c["drawdown_limit"] for s, c in config["strategies"].items()})
         self.recorder = Recorder(telemetry, sinks=("ticks",))
         self.monitor = Monitor(telemetry)
-        logs.configure(telemetry)
-        self.log = logs.get_logger(component="monitor", check="engine")
+        self.log = logs.get_logger(component="monitor", check="engine")  # needs hftel.logs.configure(telemetry)
         self.books = {strategy: Book() for strategy in strategies}
         self.order_times: collections.deque[int] = collections.deque()
         self.outcomes = {strategy: collections.deque() for strategy in strategies}  # (ns, rejected)
@@ -304,9 +303,9 @@ class DemoEngine:
         self.execution.reconciliation_delay((now - self.last_reconciled_ns) / 1e9)
         if self.faults.active("stormguard-halt"):  # mm bleeds 4 % of its drawdown limit every 100 ms
             self.books["mm"].realized -= 0.04 * self.config["strategies"]["mm"]["drawdown_limit"]
-        self.account()
+        drawdowns = self.account()
         for strategy in self.books:
-            self.stormguard(strategy, now)
+            self.stormguard(strategy, drawdowns[strategy], now)
         if now >= self._next_recorder_ns:
             self._next_recorder_ns = now + 250_000_000
             self.record_ticks()
@@ -316,11 +315,14 @@ class DemoEngine:
         self.monitor.check("bus", occupancy < 0.8, f"bus {occupancy:.0%} full")
         self.reload_config()
 
-    def account(self) -> None:
+    def account(self) -> dict[str, float]:
+        """Sets PnL, positions and exposure; returns each strategy's drawdown."""
         long = short = 0.0
         net: dict[str, int] = collections.Counter()
+        drawdowns = {}
         for strategy, book in self.books.items():
-            self.execution.pnl(strategy, realized=book.realized, unrealized=book.unrealized(self.prices))
+            drawdowns[strategy] = self.execution.pnl(strategy, realized=book.realized,
+                                                     unrealized=book.unrealized(self.prices))
             for symbol, lots in book.positions.items():
                 net[symbol] += lots
         for symbol in self.prices:
@@ -329,12 +331,11 @@ class DemoEngine:
             notional = abs(lots) * LOT * self.prices[symbol]
             long, short = (long + notional, short) if lots > 0 else (long, short + notional)
         self.execution.exposure(long=long, short=short, equity=EQUITY)
+        return drawdowns
 
-    def stormguard(self, strategy: str, now: int) -> None:
+    def stormguard(self, strategy: str, drawdown: float, now: int) -> None:
         """Moves the strategy to the mode its drawdown, reject rate and the gateway call for."""
-        guard, book = self.config["stormguard"], self.books[strategy]
-        limit = self.config["strategies"][strategy]["drawdown_limit"]
-        drawdown = self.execution.pnl(strategy, realized=book.realized, unrealized=book.unrealized(self.prices))
+        guard, limit = self.config["stormguard"], self.config["strategies"][strategy]["drawdown_limit"]
         outcomes = self.outcomes[strategy]
         while outcomes and outcomes[0][0] < now - 10_000_000_000:
             outcomes.popleft()

@@ -32,13 +32,14 @@ DRAIN_TIMEOUT = 120.0
 def engine_main(path: str, workdir: str, flags: Any, ready: Any, stop: Any, seed: int | None) -> None:
     """The engine process: create the segment (0660, so an exporter in the group can drain it) and trade."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides when the engine stops
-    from hftel import tracing
+    from hftel import logs, tracing
     from hftel.demo.engine import DemoEngine, load_config
     from hftel.telemetry import Telemetry
 
     tracing.enable_from_environment()
     config_path = Path(workdir) / "engine.json"
     with Telemetry.create(path, mode=0o660) as telemetry:
+        logs.configure(telemetry)  # structlog loggers (the engine's own events) write to the log ring
         engine = DemoEngine(telemetry, load_config(config_path), Path(workdir), Faults(flags), seed=seed,
                             config_path=config_path)
         ready.set()
