@@ -122,6 +122,7 @@ class DemoEngine:
         self._next_recorder_ns = clock()
         self._next_reconnect_ns = 0
         self.events = 0
+        self.feed.market_open(True)  # the simulated exchange never closes
         self.feed.connected(session="demo-session")
         self.feed.api_usage("subscriptions", 2 * len(symbols), 200)
         self.log.info("engine_started", strategies=list(strategies), symbols=list(symbols),

@@ -15,6 +15,7 @@ class MarketData:
     >>> feed.event("tick", latency_ns=180_000)
     >>> feed.connected(session="quote-1")
     >>> feed.bus(occupancy=0.12)
+    >>> feed.market_open(True)    # at the session's open; False at its close
     >>> feed.refresh()            # from a housekeeping loop: updates hft_feed_gap_seconds
 
     Connectivity changes are also written to audit_connectivity and logged; a flow passed with
@@ -28,6 +29,7 @@ class MarketData:
         handles = Handles(telemetry, "market_data", {})
         self._events = handles["hft_feed_events_total"]
         self._gap = handles["hft_feed_gap_seconds"]
+        self._market_open = handles["hft_market_open"]
         self._latency = handles["hft_feed_latency_seconds"]
         self._connected = handles["hft_shioaji_connected"]
         self._reconnects = handles["hft_shioaji_reconnects_total"]
@@ -56,6 +58,10 @@ class MarketData:
         gap = max(0.0, ((self._clock() if now_ns is None else now_ns) - self._last_event_ns) / 1e9)
         self._gap.set(gap)
         return gap
+
+    def market_open(self, is_open: bool) -> None:
+        """Whether the exchange session is open: alerts on feed gaps apply only while it is."""
+        self._market_open.set(1 if is_open else 0)
 
     # -- the gateway session -------------------------------------------------------------------------
 
