@@ -130,12 +130,14 @@ class PrometheusServer:
     ...     prometheus.query('up{job="hftel"}')
     """
 
-    def __init__(self, directory: Path, scrape_configs: list[dict], scrape_interval: str = "1s"):
+    def __init__(self, directory: Path, scrape_configs: list[dict], scrape_interval: str = "1s",
+                 rule_files: list[str] = (), evaluation_interval: str = "1s"):
         self.binary = require("prometheus")
         self.directory = directory
         self.port = free_port()
-        config = {"global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval},
-                  "scrape_configs": scrape_configs}
+        config = {"global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
+                             "evaluation_interval": evaluation_interval},
+                  "rule_files": list(rule_files), "scrape_configs": scrape_configs}
         self.config_path = directory / "prometheus.yml"
         self.config_path.write_text(json.dumps(config))  # JSON is YAML
         self.log_path = directory / "prometheus.log"
@@ -173,6 +175,68 @@ class PrometheusServer:
         assert body["status"] == "success", body
         return body["data"]["result"]
 
+    def rules(self) -> list[dict]:
+        """Every loaded rule, with its health and last error, as /api/v1/rules lists them."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/rules", timeout=5) as response:
+            groups = json.load(response)["data"]["groups"]
+        return [rule for group in groups for rule in group["rules"]]
+
     def targets(self) -> list[dict]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/targets", timeout=5) as response:
             return json.load(response)["data"]["activeTargets"]
+
+
+class DemoProcess:
+    """`hftel demo` as a user runs it, on a free port, with its working directory under `directory`.
+
+    >>> demo = DemoProcess(tmp_path, "--scenario", "feed-gap").start()   # doctest: +SKIP
+    >>> demo.query("SELECT count() FROM hftel.audit_orders")              # doctest: +SKIP
+    """
+
+    def __init__(self, directory: Path, *arguments: str):
+        self.directory = directory
+        self.workdir = directory / "demo"
+        self.segment = str(directory / "demo.seg")
+        self.stdout_path = directory / "demo.stdout"
+        self.arguments = arguments
+
+    def start(self) -> "DemoProcess":
+        with open(self.stdout_path, "w") as stdout:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hftel", "demo", "--segment", self.segment, "--dir", str(self.workdir),
+                 "--port", "0", "--interval", "0.5", *self.arguments], stdout=stdout, stderr=subprocess.STDOUT)
+        self.metrics_url = wait_until(self._metrics_url, "the demo to print its metrics URL", timeout=120)
+        self.port = int(self.metrics_url.rsplit(":", 1)[1].split("/")[0])
+        return self
+
+    def _metrics_url(self) -> str | None:
+        if self.process.poll() is not None:
+            pytest.fail(f"hftel demo exited with {self.process.returncode}:\n{self.output()}")
+        for line in self.output().splitlines():
+            if line.strip().startswith("metrics"):
+                return line.split()[-1]
+        return None
+
+    def output(self) -> str:
+        return self.stdout_path.read_text()
+
+    def query(self, sql: str) -> list[dict]:
+        """Rows of a read-only query on the demo's embedded ClickHouse, as dicts."""
+        result = subprocess.run([sys.executable, "-m", "hftel", "audit", "query", "--config",
+                                 str(self.workdir / "exporter.toml"), "--format", "JSONEachRow", sql],
+                                capture_output=True, text=True, timeout=120, check=True)
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    def scrape(self) -> str:
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as response:
+            return response.read().decode()
+
+    def interrupt(self) -> int:
+        """Ctrl-C, as a user stops it; its exit status once it has delivered everything."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=180)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

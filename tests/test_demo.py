@@ -7,17 +7,15 @@ change linked to that intent's flow; after it stops, they trace the intent with 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hftel import catalogue
 from hftel_exporter.selfmetrics import FAMILIES
-from processes import wait_until
+from processes import DemoProcess, wait_until
 
 AUDIT_TABLES = {"audit_orders", "audit_risk_decisions", "audit_guardrail_transitions", "audit_connectivity",
                 "audit_config_changes"}
@@ -28,52 +26,10 @@ def hftel(*arguments: str, check: bool = True) -> subprocess.CompletedProcess:
                           check=check)
 
 
-class DemoRun:
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.workdir = directory / "demo"
-        self.segment = str(directory / "demo.seg")
-        self.stdout_path = directory / "demo.stdout"
-
-    def start(self) -> "DemoRun":
-        with open(self.stdout_path, "w") as stdout:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "hftel", "demo", "--segment", self.segment, "--dir", str(self.workdir),
-                 "--port", "0", "--scenario", "shioaji-disconnect", "--inject-after", "2", "--clear-after", "5",
-                 "--interval", "0.5", "--seed", "11"], stdout=stdout, stderr=subprocess.STDOUT, text=True)
-        self.metrics_url = wait_until(self._metrics_url, "the demo to print its metrics URL", timeout=120)
-        return self
-
-    def _metrics_url(self) -> str | None:
-        if self.process.poll() is not None:
-            pytest.fail(f"hftel demo exited with {self.process.returncode}:\n{self.output()}")
-        for line in self.output().splitlines():
-            if line.strip().startswith("metrics"):
-                return line.split()[-1]
-        return None
-
-    def output(self) -> str:
-        return self.stdout_path.read_text()
-
-    def query(self, sql: str) -> list[dict]:
-        result = hftel("audit", "query", "--config", str(self.workdir / "exporter.toml"), "--format", "JSONEachRow",
-                       sql)
-        return [json.loads(line) for line in result.stdout.splitlines()]
-
-    def scrape(self) -> str:
-        import urllib.request
-
-        with urllib.request.urlopen(self.metrics_url, timeout=10) as response:
-            return response.read().decode()
-
-    def interrupt(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=180)
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    run = DemoRun(tmp_path_factory.mktemp("demo")).start()
+    run = DemoProcess(tmp_path_factory.mktemp("demo"), "--scenario", "shioaji-disconnect", "--inject-after", "2",
+                      "--clear-after", "5", "--seed", "11").start()
     try:
         run.scrape_text = wait_until(lambda: "hft_shioaji_reconnects_total" in (text := run.scrape()) and text,
                                      "a scrape with the engine's metrics")
@@ -94,8 +50,7 @@ def demo(tmp_path_factory):
         run.exit_status = run.interrupt()
         yield run
     finally:
-        if run.process.poll() is None:
-            run.process.kill()
+        run.kill()
 
 
 def sample_names(text: str) -> set[str]:
@@ -166,3 +121,23 @@ def test_one_intent_is_traced_across_the_logs_and_every_audit_table_with_one_que
     components = {row["summary"].split()[1] for row in rows if row["source"] == "logs_hft"}
     assert {"strategy_runner", "risk_engine", "order_adapter", "market_data", "execution"} <= components
     assert [row["ts"] for row in rows] == sorted(row["ts"] for row in rows)
+
+
+def test_sigusr1_and_sigusr2_switch_the_scenarios_on_and_off(tmp_path):
+    """What the failure drills rely on: the demo's faults under a signal's control, not only a timer's."""
+    import signal
+
+    from prometheus_client.parser import text_string_to_metric_families as parse
+
+    def gap(run: DemoProcess) -> float:
+        return next(s.value for f in parse(run.scrape()) for s in f.samples if s.name == "hft_feed_gap_seconds")
+
+    run = DemoProcess(tmp_path, "--scenario", "feed-gap", "--inject-after", "100000").start()
+    try:
+        run.process.send_signal(signal.SIGUSR1)
+        wait_until(lambda: gap(run) > 1.5, "the feed gap to grow after SIGUSR1")
+        run.process.send_signal(signal.SIGUSR2)
+        wait_until(lambda: gap(run) < 0.5, "the feed to resume after SIGUSR2")
+        assert run.interrupt() == 0
+    finally:
+        run.kill()

@@ -234,13 +234,13 @@ def run(*, segment: str = "demo", directory: str | None = None, duration: float 
         print(describe(demo, scenarios, inject_after, clear_after), flush=True)
         print("Ctrl-C stops." if duration <= 0 else f"Stops after {duration:g} s (Ctrl-C stops sooner).", flush=True)
         reader, started = Reader(path), time.monotonic()
+        # Each scheduled switch happens once, so SIGUSR1/SIGUSR2 stay in charge between and after them.
+        schedule = [(inject_after, True)] + ([(clear_after, False)] if clear_after is not None else [])
         try:
             while duration <= 0 or time.monotonic() - started < duration:
                 elapsed = time.monotonic() - started
-                if scenarios and elapsed >= inject_after and (clear_after is None or elapsed < clear_after):
-                    switch(True)
-                elif scenarios and clear_after is not None and elapsed >= clear_after:
-                    switch(False)
+                while scenarios and schedule and elapsed >= schedule[0][0]:
+                    switch(schedule.pop(0)[1])
                 print(status_line(reader, elapsed, demo.faults), flush=True)
                 time.sleep(min(interval, max(0.05, duration - elapsed) if duration > 0 else interval))
         except KeyboardInterrupt:
