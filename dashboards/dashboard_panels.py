@@ -11,6 +11,9 @@ its description may name only the alerts in ALERTS.
 """
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from hftel.catalogue import STORMGUARD_MODE_VALUES
@@ -34,17 +37,21 @@ QUANTILES = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
 #: StormGuard's modes (hft_stormguard_mode's values, from the catalogue) and their colours.
 MODE_COLOURS = {"NORMAL": "green", "WARM": "yellow", "STORM": "orange", "HALT": "red"}
 
-#: The alert rules' names (the alert list of the alerting issue); a description may name only these.
-ALERTS = frozenset({
-    "FeedGapCritical", "FeedGapWarning", "FeedLatencyHigh", "BusOverflowCritical", "BusOccupancyWarning",
-    "StormGuardHaltCritical", "StormGuardWarning", "DrawdownWarning", "OrderRejectSpikeCritical",
-    "OrderRejectRateWarning", "OrderRateNearLimit", "ApiUsageNearLimit", "ShioajiDisconnectCritical",
-    "ShioajiReconnecting", "StrategyLatencyHigh", "OrderLatencyHigh", "ReconciliationDelayed",
-    "RecorderFailureCritical", "RecorderQueueBacklog", "ClickHouseDown", "ClickHouseInsertSlow", "SpoolFillingUp",
-    "SpoolFullCritical", "BatchesQuarantined", "AuditLossCritical", "AuditSpilling", "RingFillingUp",
-    "EngineDownCritical", "EngineStalled", "HealthCheckFailing", "ExporterDown", "ExporterErrors",
-    "LogSchemaViolations",
-})
+def _alert_names() -> frozenset[str]:
+    """The alert rules' names, declared once in alerts/rules.py (loaded as alerts/generate.py loads it)."""
+    rules = sys.modules.get("hftel_alert_rules")
+    if rules is None:
+        spec = importlib.util.spec_from_file_location(
+            "hftel_alert_rules", Path(__file__).resolve().parents[1] / "alerts" / "rules.py")
+        assert spec is not None and spec.loader is not None
+        rules = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = rules  # dataclasses look their module up while the class is built
+        spec.loader.exec_module(rules)
+    return frozenset(rules.NAMES)
+
+
+#: The alert rules' names; a panel's description may name only these.
+ALERTS = _alert_names()
 
 GRID_WIDTH = 24  # Grafana's grid columns
 
@@ -86,7 +93,7 @@ def describe(text: str, alerts: Iterable[str]) -> str:
     alerts = tuple(alerts)
     unknown = sorted(set(alerts) - ALERTS)
     if unknown:
-        raise ValueError(f"no alert named {', '.join(unknown)} (dashboards/dashboard_panels.py ALERTS)")
+        raise ValueError(f"no alert named {', '.join(unknown)} (the alerts are declared in alerts/rules.py)")
     return f"{text} Alerts: {', '.join(alerts)}." if alerts else text
 
 

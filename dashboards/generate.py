@@ -7,7 +7,7 @@ Five dashboards (the plan's section 3), each a Grafana 10 JSON model (schemaVers
 `datasource` variable every panel and query uses, an `engine` variable every engine query filters
 by, a stable uid, the tag `hftel`, a 5 s refresh and the last hour. The metric names are the
 contract's (contracts/observability.md) and nothing else; a panel's description names the alerts
-(ALERTS, the alerting issue's list) that watch what it shows. tests/test_dashboards.py checks the
+(ALERTS, the names declared in alerts/rules.py) that watch what it shows. tests/test_dashboards.py checks the
 names, and that the committed JSON is what this file writes.
 
 Plain Python, no dashboard library: a panel is a dict built by one small function per panel type,

@@ -35,6 +35,12 @@ def require(binary: str) -> str:
     return path
 
 
+def hftel(*arguments: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m hftel ARGUMENTS`, its output captured as text."""
+    return subprocess.run([sys.executable, "-m", "hftel", *arguments], capture_output=True, text=True,
+                          timeout=timeout, check=check)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -222,9 +228,8 @@ class DemoProcess:
 
     def query(self, sql: str) -> list[dict]:
         """Rows of a read-only query on the demo's embedded ClickHouse, as dicts."""
-        result = subprocess.run([sys.executable, "-m", "hftel", "audit", "query", "--config",
-                                 str(self.workdir / "exporter.toml"), "--format", "JSONEachRow", sql],
-                                capture_output=True, text=True, timeout=120, check=True)
+        result = hftel("audit", "query", "--config", str(self.workdir / "exporter.toml"), "--format", "JSONEachRow",
+                       sql, check=True)
         return [json.loads(line) for line in result.stdout.splitlines()]
 
     def scrape(self) -> str:

@@ -3,11 +3,9 @@ reading only contract metrics and linking a runbook heading each."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import re
 import subprocess
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
@@ -15,6 +13,7 @@ import yaml
 from hftel import catalogue
 from hftel_exporter import selfmetrics
 from processes import require
+from scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS_DIR = ROOT / "alerts"
@@ -65,16 +64,7 @@ SEED_ALERTS = ("FeedGapCritical", "BusOverflowCritical", "StormGuardHaltCritical
 RUNBOOK_URL = "https://github.com/hftel/hftel/blob/main/docs/runbooks/{family}.md#{anchor}"
 
 
-def load_generator() -> ModuleType:
-    """alerts/generate.py as a module (alerts/ is not a package); it loads alerts/rules.py."""
-    spec = importlib.util.spec_from_file_location("hftel_alert_generate", ALERTS_DIR / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = load_generator()
+generate = load_script("alerts/generate.py", "hftel_alert_generate")  # it loads alerts/rules.py
 rules = generate.rules
 
 

@@ -4,7 +4,6 @@ delivers to a local webhook server standing in for Slack, the pager and the mail
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import socketserver
 import subprocess
@@ -19,15 +18,14 @@ import pytest
 import yaml
 
 from processes import free_port, require, wait_until
+from scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERTS = ROOT / "alerts"
 PRODUCTION = ALERTS / "alertmanager.yml"
 TEST_CONFIG = ALERTS / "alertmanager.test.yml"
 
-_spec = importlib.util.spec_from_file_location("hftel_alertmanager", ALERTS / "alertmanager.py")
-alertmanager = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(alertmanager)
+alertmanager = load_script("alerts/alertmanager.py", "hftel_alertmanager")
 
 CRIT_RECEIVERS = ["slack-trading-alerts", "pagerduty", "email-oncall"]
 WARN_RECEIVERS = ["slack-trading-warnings"]

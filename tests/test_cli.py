@@ -1,10 +1,5 @@
 """The hftel command's own argument handling."""
-import subprocess
-import sys
-
-
-def hftel(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hftel", *arguments], capture_output=True, text=True, timeout=60)
+from processes import hftel
 
 
 def test_demo_refuses_an_unknown_scenario_naming_the_known_ones(tmp_path):

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Iterator
 
 import pytest
@@ -18,21 +16,13 @@ from hftel import catalogue, schemas
 from hftel.rings import LogConsumer
 from hftel_exporter import selfmetrics
 from hftel_exporter.logfiles import LOGS_COLUMNS, log_line, log_row
+from scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "contracts" / "observability.md"
 
 
-def load_generator() -> ModuleType:
-    """contracts/generate.py as a module (contracts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("contract_generate", ROOT / "contracts" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = load_generator()
+generate = load_script("contracts/generate.py", "hftel_contract_generate")
 
 
 @pytest.fixture(scope="module")

@@ -1,35 +1,25 @@
 """The Grafana dashboards are generated from dashboards/generate.py and read only the contract's metrics."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Iterator
 
 import pytest
 
 from hftel import catalogue
 from hftel_exporter import selfmetrics
+from scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "dashboards"
 
 
-def load_generator() -> ModuleType:
-    """dashboards/generate.py as a module (dashboards/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("dashboards_generate", DASHBOARDS / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = load_generator()
+generate = load_script("dashboards/generate.py", "hftel_dashboards_generate")
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 

@@ -7,23 +7,17 @@ change linked to that intent's flow; after it stops, they trace the intent with 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import signal
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hftel import catalogue
 from hftel_exporter.selfmetrics import FAMILIES
-from processes import DemoProcess, wait_until
+from processes import DemoProcess, hftel, wait_until
 
 AUDIT_TABLES = {"audit_orders", "audit_risk_decisions", "audit_guardrail_transitions", "audit_connectivity",
                 "audit_config_changes"}
-
-
-def hftel(*arguments: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hftel", *arguments], capture_output=True, text=True, timeout=120,
-                          check=check)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +94,7 @@ def test_the_config_change_through_the_cli_is_audited(demo):
     assert "strategies.mm.max_position: 20 -> 15" in demo.config_change.stdout
     rows = demo.query("SELECT operator_id, toString(source) AS source, key, toString(correlation_id) AS "
                       "correlation_id, hex(new_config_hash) AS new_hash FROM hftel.audit_config_changes")
-    current = hftel("config", "hash", "--config", str(demo.workdir / "engine.json")).stdout.strip()
+    current = hftel("config", "hash", "--config", str(demo.workdir / "engine.json"), check=True).stdout.strip()
     assert rows == [{"operator_id": "ops-oncall", "source": "CLI", "key": "strategies.mm.max_position",
                      "correlation_id": str(demo.correlation_id), "new_hash": current.upper()}]
 
@@ -113,7 +107,7 @@ def test_ctrl_c_stops_the_demo_after_everything_is_delivered(demo):
 def test_one_intent_is_traced_across_the_logs_and_every_audit_table_with_one_query(demo):
     """T7: the intent caught by the drop, from the strategy to its fill after the reconnect."""
     result = hftel("audit", "trace", str(demo.intent_id), "--config", str(demo.workdir / "exporter.toml"),
-                   "--format", "JSONEachRow")
+                   "--format", "JSONEachRow", check=True)
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert {row["source"] for row in rows} == AUDIT_TABLES | {"logs_hft"}
     orders = [row["summary"].split()[0] for row in rows if row["source"] == "audit_orders"]
@@ -125,12 +119,9 @@ def test_one_intent_is_traced_across_the_logs_and_every_audit_table_with_one_que
 
 def test_sigusr1_and_sigusr2_switch_the_scenarios_on_and_off(tmp_path):
     """What the failure drills rely on: the demo's faults under a signal's control, not only a timer's."""
-    import signal
-
-    from prometheus_client.parser import text_string_to_metric_families as parse
-
     def gap(run: DemoProcess) -> float:
-        return next(s.value for f in parse(run.scrape()) for s in f.samples if s.name == "hft_feed_gap_seconds")
+        return next(s.value for f in text_string_to_metric_families(run.scrape()) for s in f.samples
+                    if s.name == "hft_feed_gap_seconds")
 
     run = DemoProcess(tmp_path, "--scenario", "feed-gap", "--inject-after", "100000").start()
     try:

@@ -6,27 +6,18 @@ for the reason its declaration gives, and every metric it reads must be there.
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 from processes import DemoProcess, PrometheusServer, require, wait_until
+from scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load(relative: str, name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
-dashboards = load("dashboards/generate.py", "hftel_dashboards")
-rules = load("alerts/rules.py", "hftel_alert_rules")
+dashboards = load_script("dashboards/generate.py", "hftel_dashboards_generate")
+rules = load_script("alerts/rules.py", "hftel_alert_rules")
 
 
 @pytest.fixture(scope="module")

@@ -224,13 +224,16 @@ def summary(sources: list[dict[str, Any]]) -> str:
 
 # -- hftel audit -----------------------------------------------------------------------------------
 
-def _query(arguments: argparse.Namespace, config: SimpleNamespace, reader: Any) -> int:
-    sql = sys.stdin.read() if arguments.sql == "-" else arguments.sql
-    fmt = arguments.format or ("PrettyCompactMonoBlock" if sys.stdout.isatty() else "TabSeparatedWithNames")
-    result = reader.query(sql, fmt)
-    sys.stdout.buffer.write(result)
+def _write_result(reader: Any, sql: str, fmt: str | None) -> int:
+    """Runs `sql` and writes the engine's output: a table on a terminal, else tab-separated with names."""
+    fmt = fmt or ("PrettyCompactMonoBlock" if sys.stdout.isatty() else "TabSeparatedWithNames")
+    sys.stdout.buffer.write(reader.query(sql, fmt))
     sys.stdout.flush()
     return 0
+
+
+def _query(arguments: argparse.Namespace, config: SimpleNamespace, reader: Any) -> int:
+    return _write_result(reader, sys.stdin.read() if arguments.sql == "-" else arguments.sql, arguments.format)
 
 
 def _trace(arguments: argparse.Namespace, config: SimpleNamespace, reader: Any) -> int:
@@ -239,11 +242,7 @@ def _trace(arguments: argparse.Namespace, config: SimpleNamespace, reader: Any) 
     if arguments.print_sql:
         print(trace_sql(arguments.intent_id, config.clickhouse.database))
         return 0
-    fmt = arguments.format or ("PrettyCompactMonoBlock" if sys.stdout.isatty() else "TabSeparatedWithNames")
-    result = reader.query(trace_sql(arguments.intent_id, config.clickhouse.database), fmt)
-    sys.stdout.buffer.write(result)
-    sys.stdout.flush()
-    return 0
+    return _write_result(reader, trace_sql(arguments.intent_id, config.clickhouse.database), arguments.format)
 
 
 def _verify(arguments: argparse.Namespace, config: SimpleNamespace, reader: Any) -> int:
