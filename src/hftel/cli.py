@@ -75,9 +75,15 @@ def _migrate(arguments: Sequence[str]) -> int:
     return migrate_main(arguments)
 
 
-# Subcommands of the exporter package: main() hands their arguments over unparsed (their flags are
-# their own, and hftel_exporter is imported only when one of them runs).
-_EXPORTER_COMMANDS = {"exporter": _exporter, "audit": _audit, "migrate": _migrate}
+def _drill(arguments: Sequence[str]) -> int:
+    from hftel_drill.command import main as drill_main
+
+    return drill_main(arguments)
+
+
+# Subcommands of the exporter and drill packages: main() hands their arguments over unparsed (their flags
+# are their own, and hftel_exporter and hftel_drill are imported only when one of them runs).
+_EXPORTER_COMMANDS = {"exporter": _exporter, "audit": _audit, "migrate": _migrate, "drill": _drill}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_hash = actions.add_parser(
         "hash", help="print the config's SHA-256 (canonical JSON): compare with new_config_hash in the audit table")
     config_hash.add_argument("--config", required=True, help="the engine's JSON config file")
-    # Listed for --help only: main() hands `hftel exporter|audit|migrate ...` to hftel_exporter unparsed.
+    # Listed for --help only: main() hands `hftel exporter|audit|migrate|drill ...` over unparsed.
     commands.add_parser("exporter", add_help=False,
                         help="serve attached segments as Prometheus metrics (see `hftel exporter --help`)")
     commands.add_parser("audit", add_help=False,
@@ -143,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", add_help=False,
                         help="create or check the ClickHouse schema and record its version "
                              "(see `hftel migrate --help`)")
+    commands.add_parser("drill", add_help=False,
+                        help="inject a failure into the demo engine and check its alert fires, reaches its "
+                             "receivers and resolves, on a real Prometheus and Alertmanager (see `hftel drill --help`)")
     return parser
 
 
