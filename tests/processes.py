@@ -1,4 +1,5 @@
-"""Real processes for the tests: the `hftel exporter` command and a Prometheus server, on loopback.
+"""Real processes for the tests, on loopback: the `hftel exporter` command, `hftel demo`, and the
+Prometheus, Alertmanager and webhook receiver of hftel_drill.servers (skipping when a tool is missing).
 
 Nothing here sleeps for a fixed time. Start-up is known from the process itself (the exporter's
 READY=1 on a notify socket, Prometheus's /-/ready), and a condition that takes a scrape or two is
@@ -8,31 +9,27 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
-DEBIAN_PACKAGE = {"prometheus": "prometheus", "promtool": "prometheus",
-                  "amtool": "prometheus-alertmanager", "prometheus-alertmanager": "prometheus-alertmanager"}
+from hftel_drill import servers
+from hftel_drill.servers import WebhookReceiver, free_port  # noqa: F401  (re-exported for the tests)
 
 
 def require(binary: str) -> str:
     """The path of a real tool, or skip the test saying which package provides it."""
-    path = shutil.which(binary)
-    if path is None:
-        package = DEBIAN_PACKAGE.get(binary, binary)
-        pytest.skip(f"{binary} is not installed: `make test` installs Debian's {package} package when run as root "
-                    f"(scripts/install-tools)")
-    return path
+    try:
+        return servers.find_tool(binary)
+    except servers.ToolMissing as missing:
+        pytest.skip(f"{missing}; `make test` installs it when run as root")
 
 
 def hftel(*arguments: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -41,22 +38,12 @@ def hftel(*arguments: str, check: bool = False, timeout: float = 120) -> subproc
                           timeout=timeout, check=check)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = 30.0, interval: float = 0.05) -> Any:
     """Polls `condition` until it returns something truthy; fails naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    try:
+        return servers.wait_until(condition, what, timeout, interval)
+    except servers.DrillError as error:
+        pytest.fail(str(error))
 
 
 class ExporterProcess:
@@ -129,8 +116,8 @@ class ExporterProcess:
         return [json.loads(line) for line in self.stderr().splitlines() if line.startswith("{")]
 
 
-class PrometheusServer:
-    """A real Prometheus on a loopback port with a temporary data directory.
+class PrometheusServer(servers.Prometheus):
+    """hftel_drill's real Prometheus, skipping the test when it is not installed.
 
     >>> with PrometheusServer(tmp_path, scrape_configs) as prometheus:   # doctest: +SKIP
     ...     prometheus.query('up{job="hftel"}')
@@ -138,58 +125,16 @@ class PrometheusServer:
 
     def __init__(self, directory: Path, scrape_configs: list[dict], scrape_interval: str = "1s",
                  rule_files: list[str] = (), evaluation_interval: str = "1s"):
-        self.binary = require("prometheus")
-        self.directory = directory
-        self.port = free_port()
-        config = {"global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
-                             "evaluation_interval": evaluation_interval},
-                  "rule_files": list(rule_files), "scrape_configs": scrape_configs}
-        self.config_path = directory / "prometheus.yml"
-        self.config_path.write_text(json.dumps(config))  # JSON is YAML
-        self.log_path = directory / "prometheus.log"
+        require("prometheus")
+        super().__init__(directory, scrape_configs, scrape_interval, rule_files, evaluation_interval)
 
-    def __enter__(self) -> "PrometheusServer":
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [self.binary, f"--config.file={self.config_path}", f"--storage.tsdb.path={self.directory / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-                stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._ready, "Prometheus to be ready", timeout=60)
-        return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+class AlertmanagerServer(servers.Alertmanager):
+    """hftel_drill's real Alertmanager, skipping the test when it is not installed."""
 
-    def _ready(self) -> bool:
-        if self.process.poll() is not None:
-            pytest.fail(f"Prometheus exited with {self.process.returncode}:\n{self.log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def query(self, promql: str) -> list[dict]:
-        """The instant vector of `promql`, as the HTTP API returns it."""
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-        with urllib.request.urlopen(url, timeout=5) as response:
-            body = json.load(response)
-        assert body["status"] == "success", body
-        return body["data"]["result"]
-
-    def rules(self) -> list[dict]:
-        """Every loaded rule, with its health and last error, as /api/v1/rules lists them."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/rules", timeout=5) as response:
-            groups = json.load(response)["data"]["groups"]
-        return [rule for group in groups for rule in group["rules"]]
-
-    def targets(self) -> list[dict]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v1/targets", timeout=5) as response:
-            return json.load(response)["data"]["activeTargets"]
+    def __init__(self, directory: Path, config: str):
+        require("prometheus-alertmanager")
+        super().__init__(directory, config)
 
 
 class DemoProcess:

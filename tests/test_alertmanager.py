@@ -9,15 +9,13 @@ import socketserver
 import subprocess
 import sys
 import threading
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from processes import free_port, require, wait_until
+from processes import AlertmanagerServer, WebhookReceiver, require, wait_until
 from scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -280,41 +278,6 @@ def test_slack_text_shows_each_alerts_summary_description_distinguishing_labels_
 # A real Alertmanager
 # ---------------------------------------------------------------------------------------------------
 
-class WebhookReceiver:
-    """A local HTTP server standing in for Slack, the pager and the mail server: it records every
-    notification Alertmanager posts, by path (`/<receiver>`)."""
-
-    def __init__(self) -> None:
-        received: list[tuple[str, dict]] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((self.path, json.loads(body)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:  # keep the test output clean
-                pass
-
-        self.received = received
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> "WebhookReceiver":
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def deliveries(self) -> list[tuple[str, str]]:
-        """(receiver path, alertname) for every alert of every notification so far."""
-        return sorted((path, entry["labels"]["alertname"]) for path, payload in list(self.received)
-                      for entry in payload["alerts"])
-
-
 class SmtpServer:
     """A local SMTP server that accepts AUTH PLAIN and every message, recording the credentials and
     the messages it receives (no TLS: Go's client sends PLAIN in clear to 127.0.0.1 only)."""
@@ -366,58 +329,6 @@ class SmtpServer:
     def __exit__(self, *exc_info: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-class AlertmanagerServer:
-    """A real Alertmanager on a loopback port, clustering off, state in a temporary directory."""
-
-    def __init__(self, directory: Path, config: str) -> None:
-        self.binary = require("prometheus-alertmanager")
-        self.directory = directory
-        self.config_path = directory / "alertmanager.yml"
-        self.config_path.write_text(config)
-        self.log_path = directory / "alertmanager.log"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> "AlertmanagerServer":
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [self.binary, f"--config.file={self.config_path}", f"--storage.path={self.directory / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=", "--log.level=warn"],
-                stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._ready, "Alertmanager to be ready", timeout=60)
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def _ready(self) -> bool:
-        if self.process.poll() is not None:
-            pytest.fail(f"Alertmanager exited with {self.process.returncode}:\n{self.log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def post(self, *alerts: dict) -> None:
-        """Sends alerts as Prometheus does, to /api/v2/alerts."""
-        request = urllib.request.Request(f"{self.url}/api/v2/alerts", data=json.dumps(list(alerts)).encode(),
-                                         headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(request, timeout=5) as response:
-            assert response.status == 200
-
-    def alerts(self) -> dict[tuple[str, str | None], dict]:
-        """Every alert Alertmanager holds, by (alertname, engine), with its status."""
-        with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=5) as response:
-            held = json.load(response)
-        return {(entry["labels"]["alertname"], entry["labels"].get("engine")): entry for entry in held}
 
 
 def held_once_suppressed(server: AlertmanagerServer, inhibited: tuple[str, str | None]) -> dict:
