@@ -195,3 +195,10 @@ def test_committed_results_record_a_passing_drill_of_every_scenario():
     assert list(NAMES) == [row[0] for row in rows]
     assert [(DRILLS[row[0]].alert, ", ".join(RECEIVERS["critical"]), "passed") for row in rows] == [
         (row[1], row[5], row[-1]) for row in rows]
+
+
+def test_drills_readme_lists_the_declared_drills():
+    """docs/drills/README.md's table is what the plan declares: run plan_table() after changing a drill."""
+    from hftel_drill.results import plan_table
+
+    assert plan_table() in (ROOT / "docs" / "drills" / "README.md").read_text()

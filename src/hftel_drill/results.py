@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from hftel_drill import timing
-from hftel_drill.plan import FAULT
+from hftel_drill.plan import DRILLS, FAULT, RECOVERY
 from hftel_drill.runner import Outcome
 from hftel_drill.stack import RULES_FILE
 
@@ -74,6 +74,15 @@ def scenario_section(outcome: Outcome) -> list[str]:
         lines.append(f"| {when} | {found.evidence.what} | {found.count} |")
     lines += ["", "```sql"] + [found.sql + ";" for found in outcome.evidence] + ["```", ""]
     return lines
+
+
+def plan_table() -> str:
+    """The drills as docs/drills/README.md lists them: scenario, alert, and what the audit trail must show."""
+    lines = ["| scenario | alert | while failing | after clearing |", "| --- | --- | --- | --- |"]
+    for drill in DRILLS.values():
+        phases = [[evidence.what for evidence in drill.evidence if evidence.phase == phase] for phase in (FAULT, RECOVERY)]
+        lines.append(f"| `{drill.scenario}` | {drill.alert} | " + " | ".join("; ".join(found) for found in phases) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def render(outcomes: Sequence[Outcome], run: Run) -> str:
