@@ -33,8 +33,9 @@ How the expressions are written:
   humanizePercentage for ratios, humanize for counts.
 
 One rule is one `Alert`; `ALERTS` holds them in the order the rule files list them. The rules are
-declared by area, in alert_rules_trading.py (the trading path, feed to reconciliation) and
-alert_rules_pipeline.py (recorder, ClickHouse and spool, engine, rings and exporter); the types and
+declared by area, in alert_rules_trading.py (the trading path, feed to reconciliation),
+alert_rules_pipeline.py (recorder, ClickHouse and spool, engine, rings and exporter) and
+alert_rules_host.py (v2: the ClickHouse server's health and the host); the types and
 helpers they use are alert_model.py's. This module re-exports all of it: import from here.
 """
 from __future__ import annotations
@@ -51,6 +52,7 @@ if _HERE not in sys.path:
 from alert_model import (  # noqa: E402  (needs alerts/ on sys.path)
     ENGINE, EVALUATION_INTERVAL, FAMILIES, GROUPS, INSTANCE, JOB, RUNBOOK_BASE, SEVERITIES, Alert, Case, Expected,
     engine_series, exporter_series, metric_names, on_engine, on_exporter)
+from alert_rules_host import CLICKHOUSE_SERVER, HOST  # noqa: E402
 from alert_rules_pipeline import CLICKHOUSE, ENGINE_AND_EXPORTER, RECORDER_FAILURE  # noqa: E402
 from alert_rules_trading import (  # noqa: E402
     BUS_OVERFLOW, DISCONNECT, FEED_GAP, LATENCY, RECONCILIATION, REJECT_SPIKE, STORMGUARD)
@@ -62,12 +64,13 @@ __all__ = [
     "Alert", "Case", "Expected", "engine_series", "exporter_series", "metric_names", "on_engine", "on_exporter",
     # the families, re-exported
     "FEED_GAP", "BUS_OVERFLOW", "STORMGUARD", "REJECT_SPIKE", "DISCONNECT", "LATENCY", "RECONCILIATION",
-    "RECORDER_FAILURE", "CLICKHOUSE", "ENGINE_AND_EXPORTER",
+    "RECORDER_FAILURE", "CLICKHOUSE", "CLICKHOUSE_SERVER", "ENGINE_AND_EXPORTER", "HOST",
 ]
 
 #: Every rule, in the order the rule files list them (by family, as the runbooks are).
 ALERTS: tuple[Alert, ...] = (*FEED_GAP, *BUS_OVERFLOW, *STORMGUARD, *REJECT_SPIKE, *DISCONNECT, *LATENCY,
-                             *RECONCILIATION, *RECORDER_FAILURE, *CLICKHOUSE, *ENGINE_AND_EXPORTER)
+                             *RECONCILIATION, *RECORDER_FAILURE, *CLICKHOUSE, *CLICKHOUSE_SERVER, *ENGINE_AND_EXPORTER,
+                             *HOST)
 
 #: The alert names, each once, in order.
 NAMES: tuple[str, ...] = tuple(dict.fromkeys(alert.name for alert in ALERTS))

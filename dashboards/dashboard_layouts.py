@@ -277,19 +277,51 @@ def recorder_clickhouse() -> Dashboard:
          target(f"sum by (engine, ring) ({increase('hftel_ring_lost_total', ENGINE, '5m')})",
                 "{{engine}} {{ring}} lost")],
         steps=[(1, "red")], alerts=["AuditSpilling", "AuditLossCritical"]))
-    d.row("v2: ClickHouse server metrics")
-    d.add(24, 3, text(
-        "ClickHouse server metrics (v2)",
-        "ClickHouse's own metrics (background merges, part counts, pending mutations, insert and query latency, "
-        "disk usage per volume, CPU and IO of the server) arrive with the v2 ClickHouse metrics, a later issue. "
-        "Today this dashboard shows ClickHouse as the exporter sees it: availability, insert latency, rows, "
-        "failures and the spool."))
+    d.row("ClickHouse server (v2)")
+    d.add(6, 8, stat(
+        "ClickHouse health readable", "Whether the exporter's last read of ClickHouse's system tables (parts, "
+        "merges, mutations, disks) succeeded.", "bool_on_off",
+        [target(f"min by (instance, sink) ({series('hftel_clickhouse_health_up', EXPORTER)})", "{{instance}} {{sink}}")],
+        mappings=UP_DOWN, alerts=["ClickHouseHealthUnknown"]))
+    d.add(9, 8, timeseries(
+        "ClickHouse disk usage", "Used share of each ClickHouse disk (system.disks): inserts and merges fail when "
+        "it fills.", "percentunit",
+        [target(f"1 - max by (instance, disk) ({series('hftel_clickhouse_disk_free_bytes', EXPORTER)}) "
+                f"/ max by (instance, disk) ({series('hftel_clickhouse_disk_total_bytes', EXPORTER)})",
+                "{{instance}} {{disk}}")],
+        steps=[(0.85, "yellow"), (0.95, "red")], minimum=0, maximum=1,
+        alerts=["ClickHouseDiskNearlyFull", "ClickHouseDiskFullCritical"]))
+    d.add(9, 8, timeseries(
+        "ClickHouse disk free", "Free and used bytes of each ClickHouse disk.", "bytes",
+        [target(f"max by (instance, disk) ({series('hftel_clickhouse_disk_free_bytes', EXPORTER)})",
+                "{{instance}} {{disk}} free"),
+         target(f"max by (instance, disk) ({series('hftel_clickhouse_disk_used_bytes', EXPORTER)})",
+                "{{instance}} {{disk}} used")], minimum=0))
+    d.add(8, 8, timeseries(
+        "Active parts per partition (largest)", "The largest count of active parts in one partition of each "
+        "table: merges behind inserts make it climb; ClickHouse then delays and refuses inserts.", "short",
+        [target(f"max by (table) ({series('hftel_clickhouse_parts', EXPORTER)})", "{{table}}")],
+        steps=[(300, "red")], alerts=["ClickHouseTooManyParts"]))
+    d.add(8, 8, timeseries(
+        "Merges and mutations", "Background merges running, and mutations (ALTER UPDATE/DELETE) pending and "
+        "failing, per table.", "short",
+        [target(f"sum by (table) ({series('hftel_clickhouse_merges_active', EXPORTER)})", "{{table}} merging"),
+         target(f"sum by (table) ({series('hftel_clickhouse_mutations_pending', EXPORTER)})", "{{table}} pending"),
+         target(f"sum by (table) ({series('hftel_clickhouse_mutations_failed', EXPORTER)})", "{{table}} failed")],
+        alerts=["ClickHouseMutationFailed"]))
+    d.add(8, 8, timeseries(
+        "ClickHouse query latency p50/p95/p99", "Round trip of the exporter's reads of the system tables: how "
+        "fast ClickHouse answers a small query (insert latency is above).", "s",
+        quantiles("hftel_clickhouse_query_duration_seconds", EXPORTER, by=("instance",))))
     return d
+
+
+IDLE = EXPORTER + ', mode="idle"'
 
 
 def system_health() -> Dashboard:
     d = Dashboard("hftel-system-health", "hftel / System Health",
-                  "Engine liveness and health checks, and the exporter's own health. Host metrics arrive with v2.")
+                  "Engine liveness and health checks, the exporter's own health, the host and the engine processes.")
     d.row("Engines")
     d.add(6, 8, stat(
         "Engine up", "Whether each engine is alive and stamping its heartbeat.", "bool_on_off",
@@ -337,13 +369,87 @@ def system_health() -> Dashboard:
         [target(f"sum by (engine) ({increase('hftel_ring_violations_total', ENGINE, '15m')})", "{{engine}} violations"),
          target(f"sum by (engine) ({increase('hftel_ring_truncated_total', ENGINE, '15m')})", "{{engine}} truncated")],
         alerts=["LogSchemaViolations"]))
-    d.row("Hosts (v2)")
-    d.add(24, 3, text(
-        "Host metrics (v2)",
-        "Host metrics (CPU per core, load average, memory and swap, NIC throughput and errors, disk IO latency "
-        "and filesystem usage, temperatures) arrive with v2, from node exporter. Today this dashboard shows what "
-        "hftel itself exposes: engine liveness and health checks, and the exporter's scrapes, errors, CPU and "
-        "memory."))
+    d.row("Host (v2)")
+    d.add(8, 8, timeseries(
+        "CPU busy per core", "Share of each core's time not idle. A busy-polling engine pins its core at 100% "
+        "by design; the alert looks at the average.", "percentunit",
+        [target(f"1 - max by (instance, cpu) ({rate('hftel_host_cpu_seconds_total', IDLE)})",
+                "{{instance}} cpu{{cpu}}")], minimum=0, maximum=1, alerts=["HostCpuSaturated"]))
+    d.add(8, 8, timeseries(
+        "Load average", "Runnable and uninterruptible tasks, averaged over 1, 5 and 15 minutes, against the "
+        "number of CPUs (dashed).", "short",
+        [target(f"max by (instance) ({series('hftel_host_load1', EXPORTER)})", "{{instance}} 1m"),
+         target(f"max by (instance) ({series('hftel_host_load5', EXPORTER)})", "{{instance}} 5m"),
+         target(f"max by (instance) ({series('hftel_host_load15', EXPORTER)})", "{{instance}} 15m"),
+         target(f"max by (instance) ({series('hftel_host_cpus', EXPORTER)})", "{{instance}} CPUs")],
+        overrides=[override("D", **DASHED_LIMIT)]))
+    d.add(8, 8, timeseries(
+        "Memory and swap", "Memory available to new work (page cache included) and swap in use; swapping "
+        "means latency spikes.", "bytes",
+        [target(f"max by (instance) ({series('hftel_host_memory_available_bytes', EXPORTER)})",
+                "{{instance}} available"),
+         target(f"max by (instance) ({series('hftel_host_memory_total_bytes', EXPORTER)})", "{{instance}} total"),
+         target(f"max by (instance) ({series('hftel_host_swap_used_bytes', EXPORTER)})", "{{instance}} swap used")],
+        overrides=[override("B", **DASHED_LIMIT)], minimum=0, alerts=["HostMemoryLow"]))
+    d.add(8, 8, timeseries(
+        "Network throughput", "Bytes received and sent per second by each interface.", "Bps",
+        [target(f"sum by (instance, device) ({rate('hftel_host_network_receive_bytes_total', EXPORTER)})",
+                "{{instance}} {{device}} in"),
+         target(f"sum by (instance, device) ({rate('hftel_host_network_transmit_bytes_total', EXPORTER)})",
+                "{{instance}} {{device}} out")], minimum=0))
+    d.add(8, 8, timeseries(
+        "Network errors and drops", "Errors and dropped packets per second, by interface and direction: any "
+        "is worth a look on a trading host.", "pps",
+        [target(f"sum by (instance, device) ({rate('hftel_host_network_receive_errors_total', EXPORTER)}) + "
+                f"sum by (instance, device) ({rate('hftel_host_network_transmit_errors_total', EXPORTER)})",
+                "{{instance}} {{device}} errors"),
+         target(f"sum by (instance, device) ({rate('hftel_host_network_receive_drops_total', EXPORTER)}) + "
+                f"sum by (instance, device) ({rate('hftel_host_network_transmit_drops_total', EXPORTER)})",
+                "{{instance}} {{device}} drops")], steps=[(1, "red")], minimum=0))
+    d.add(8, 8, timeseries(
+        "Filesystem usage", "Used share of each filesystem: the spool, the log files, the embedded ClickHouse "
+        "and the recorder write to local disks.", "percentunit",
+        [target(f"1 - min by (instance, mountpoint) ({series('hftel_host_filesystem_avail_bytes', EXPORTER)} "
+                f"/ {series('hftel_host_filesystem_size_bytes', EXPORTER)})", "{{instance}} {{mountpoint}}")],
+        steps=[(0.9, "red")], minimum=0, maximum=1, alerts=["HostDiskNearlyFull"]))
+    d.add(12, 8, timeseries(
+        "Disk IO latency", "Average time of one read and one write, per disk (queue depth: node exporter's "
+        "node_disk_io_time_weighted_seconds_total, see docs/exporter.md).", "s",
+        [target(f"sum by (instance, device) ({rate('hftel_host_disk_read_time_seconds_total', EXPORTER)}) "
+                f"/ sum by (instance, device) ({rate('hftel_host_disk_reads_completed_total', EXPORTER)})",
+                "{{instance}} {{device}} read"),
+         target(f"sum by (instance, device) ({rate('hftel_host_disk_write_time_seconds_total', EXPORTER)}) "
+                f"/ sum by (instance, device) ({rate('hftel_host_disk_writes_completed_total', EXPORTER)})",
+                "{{instance}} {{device}} write")], minimum=0))
+    d.add(12, 8, timeseries(
+        "Disk utilisation", "Share of time each disk was busy with IO.", "percentunit",
+        [target(f"sum by (instance, device) ({rate('hftel_host_disk_io_time_seconds_total', EXPORTER)})",
+                "{{instance}} {{device}}")], minimum=0, maximum=1))
+    d.row("Engine processes (v2)")
+    d.add(8, 8, timeseries(
+        "Engine process CPU", "CPU time each engine process used per second, user and system (100% is one "
+        "core).", "percentunit",
+        [target(f"sum by (engine, mode) ({rate('hftel_engine_process_cpu_seconds_total', ENGINE)})",
+                "{{engine}} {{mode}}")], minimum=0, alerts=["HostCpuSaturated"]))
+    d.add(8, 8, timeseries(
+        "Engine resident memory and threads", "Resident memory of each engine process, and its threads (right).",
+        "bytes",
+        [target(f"max by (engine) ({series('hftel_engine_process_resident_memory_bytes', ENGINE)})", "{{engine}} RSS"),
+         target(f"max by (engine) ({series('hftel_engine_process_threads', ENGINE)})", "{{engine}} threads")],
+        overrides=[override("B", **RIGHT_AXIS)], minimum=0, alerts=["HostMemoryLow"]))
+    d.add(8, 8, timeseries(
+        "Engine context switches", "Voluntary (the engine waited) and involuntary (the kernel took its core) "
+        "context switches per second: involuntary ones rising mean the engine is starved of CPU.", "ops",
+        [target(f"sum by (engine, kind) ({rate('hftel_engine_process_context_switches_total', ENGINE)})",
+                "{{engine}} {{kind}}")], minimum=0))
+    d.add(12, 8, timeseries(
+        "Python GC collections", "Garbage collections per second in each engine, by generation; generation 2 "
+        "collections are the long ones.", "ops",
+        [target(f"sum by (engine, generation) ({rate('hft_python_gc_collections_total', ENGINE)})",
+                "{{engine}} gen{{generation}}")], minimum=0))
+    d.add(12, 8, timeseries(
+        "Python GC pause p50/p95/p99", "How long the engine's thread stood still for a garbage collection.", "s",
+        quantiles("hft_python_gc_pause_seconds", ENGINE, by=("engine",))))
     return d
 
 

@@ -55,6 +55,15 @@ SHARED_LIST = {
     "ExporterDown": ("critical", "engine-and-exporter"),
     "ExporterErrors": ("warning", "engine-and-exporter"),
     "LogSchemaViolations": ("warning", "engine-and-exporter"),
+    # v2: the ClickHouse server's health and the host
+    "ClickHouseDiskFullCritical": ("critical", "clickhouse"),
+    "ClickHouseDiskNearlyFull": ("warning", "clickhouse"),
+    "ClickHouseTooManyParts": ("warning", "clickhouse"),
+    "ClickHouseMutationFailed": ("warning", "clickhouse"),
+    "ClickHouseHealthUnknown": ("warning", "clickhouse"),
+    "HostCpuSaturated": ("warning", "host"),
+    "HostDiskNearlyFull": ("warning", "host"),
+    "HostMemoryLow": ("warning", "host"),
 }
 
 #: The CRIT alerts the seeds' plan names (section 4, Alerting Rules).

@@ -60,14 +60,14 @@ SEED_PANELS = {
     ("hftel-recorder-clickhouse", "latency"): "Recorder write latency p50/p95/p99",
     ("hftel-recorder-clickhouse", "ClickHouse availability"): "ClickHouse availability",
     ("hftel-recorder-clickhouse", "ingestion queue depth"): "Ingestion queue depth",
-    ("hftel-recorder-clickhouse", "v2: ClickHouse exporter metrics"): "v2: ClickHouse server metrics",
-    ("hftel-system-health", "Python process RSS"): "Exporter resident memory",
-    ("hftel-system-health", "v2: node exporter host metrics"): "Host metrics (v2)",
+    ("hftel-recorder-clickhouse", "v2: ClickHouse exporter metrics"): "Active parts per partition (largest)",
+    ("hftel-system-health", "Python process RSS"): "Engine resident memory and threads",
+    ("hftel-system-health", "v2: node exporter host metrics"): "CPU busy per core",
 }
 
 #: Grafana unit ids the dashboards may use (Grafana's valueFormats), besides custom `suffix:` units.
 GRAFANA_UNITS = {"none", "short", "percentunit", "percent", "s", "ms", "bytes", "bool_on_off", "bool", "ops",
-                 "reqps", "eps", "wps", "rowsps", "recps", "cps"}
+                 "reqps", "eps", "wps", "rowsps", "recps", "cps", "Bps", "pps"}
 
 #: Series Prometheus itself adds to every scrape, which a dashboard may read besides the contract's.
 PROMETHEUS_SERIES = {"up"}
@@ -315,15 +315,28 @@ def test_the_top_position_table_is_an_instant_query_sorted_by_size(models):
     assert [{"desc": True, "displayName": "Size"}] == item["options"]["sortBy"]
 
 
-def test_the_v2_rows_hold_only_a_note(models):
-    """The ClickHouse server row and the host row wait for v2 with a text panel and no queries."""
-    for name, row_title in (("recorder-clickhouse.json", "v2: ClickHouse server metrics"),
-                            ("system-health.json", "Hosts (v2)")):
-        items = models[name]["panels"]
-        start = next(i for i, item in enumerate(items) if item["type"] == "row" and item["title"] == row_title)
-        below = [item["type"] for item in items[start + 1:]]
-        assert ["text"] == below, f"{name}: {row_title!r} holds {below}"
-        assert "v2" in items[start + 1]["options"]["content"]
+#: The v2 rows and what issue 9 asks them to show, by panel title.
+V2_ROWS = {
+    ("recorder-clickhouse.json", "ClickHouse server (v2)"): [
+        "ClickHouse health readable", "ClickHouse disk usage", "ClickHouse disk free",
+        "Active parts per partition (largest)", "Merges and mutations", "ClickHouse query latency p50/p95/p99"],
+    ("system-health.json", "Host (v2)"): [
+        "CPU busy per core", "Load average", "Memory and swap", "Network throughput", "Network errors and drops",
+        "Filesystem usage", "Disk IO latency", "Disk utilisation"],
+    ("system-health.json", "Engine processes (v2)"): [
+        "Engine process CPU", "Engine resident memory and threads", "Engine context switches",
+        "Python GC collections", "Python GC pause p50/p95/p99"],
+}
+
+
+@pytest.mark.parametrize("name, row_title", list(V2_ROWS), ids=lambda value: str(value))
+def test_the_v2_rows_show_the_clickhouse_server_host_and_engine_processes(models, name, row_title):
+    """ClickHouse's parts, merges, mutations, disks and query latency; the host's CPU, load, memory, NICs,
+    disks and filesystems; each engine process's CPU, memory, threads, context switches and GC."""
+    items = models[name]["panels"]
+    start = next(i for i, item in enumerate(items) if item["type"] == "row" and item["title"] == row_title)
+    end = next((i for i, item in enumerate(items[start + 1:], start + 1) if item["type"] == "row"), len(items))
+    assert V2_ROWS[(name, row_title)] == [item["title"] for item in items[start + 1:end]]
 
 
 # -- layout ----------------------------------------------------------------------------------------------

@@ -57,6 +57,9 @@ def test_every_dashboard_query_returns_data(prometheus, query):
 @pytest.mark.parametrize("alert", rules.ALERTS, ids=lambda alert: alert.name)
 def test_every_alert_expression_is_quiet_on_a_healthy_engine_for_its_stated_reason(prometheus, alert):
     assert alert.quiet_reason, f"{alert.name}: no reason given for being empty on a healthy engine"
+    if alert.machine_dependent:  # the disks, memory and load of whatever machine runs the tests
+        pytest.skip(f"{alert.name} is quiet when {alert.quiet_reason}: a property of this machine, not of the "
+                    f"engine; its expression is evaluated by test_every_rule_evaluates_without_error")
     assert prometheus.query(alert.expr) == [], f"{alert.name} fires on the healthy demo: {alert.expr}"
 
 
