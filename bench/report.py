@@ -1,6 +1,11 @@
 """Turns pytest-benchmark's JSON into docs/benchmarks.md.
 
     python bench/report.py bench/results.json docs/benchmarks.md
+    python bench/report.py bench/results.json /tmp/overhead.json docs/benchmarks.md   # one file re-run
+
+Given several JSON files, a benchmark of a later file replaces the one of the same name in an earlier
+file (so one bench file can be re-run alone); the machine lines come from the first file, and every
+other file that contributed is named with its own date, commit and load.
 
 Every benchmark times rounds of one loop of N operations, N being in its extra_info. The per-operation
 figure is the round's time divided by N, taken from the MIN over rounds (the round least disturbed by
@@ -288,14 +293,112 @@ def drain_section(rows: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def render(results: dict) -> str:
+def percent(value: float) -> str:
+    return f"{100 * value:+.1f} %"
+
+
+def overhead_verdict(interval: list[float], target_percent: float) -> str:
+    """pass when the whole 90 % interval is under the target, MISS when it is all over, else unresolved."""
+    low, high = (100 * value for value in interval)
+    return "pass" if high < target_percent else "**MISS**" if low >= target_percent else "unresolved"
+
+
+def overhead_section(row: dict) -> list[str]:
+    """The reference engine's CPU with each telemetry variant, and the exporter's share (one benchmark)."""
+    info = row["extra_info"]
+    runs, exporter = info["runs"], info["exporter"]
+    when = info.get("measured_at", "")
+    try:
+        when = datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        pass
+    load = (info.get("load_average_at_start") or [float("nan")])[0]
+    load_end = (info.get("load_average_at_end") or [float("nan")])[0]
+    target, seeds = info["target_percent"], info["seeds_target_percent"]
+    lines = [
+        f"### Engine CPU overhead: the reference engine at {info['rate']:,} events/s",
+        "",
+        "bench/test_engine_overhead.py runs the reference engine of bench/reference_engine.py. Per market-data",
+        "event it does fixed pure-Python work (a 10-level order book, imbalance, microprice, moving averages,",
+        "a z-score over 64 mids) and records what a trading engine records: a counter, a latency histogram",
+        "observe (two clock reads), a gauge; every 10th event an order intent (a counter and an audit row of",
+        "ten fields); every 100th a log event. It handles the events due at each wake-up and sleeps 1 ms when",
+        "none is due. Each variant is a process of its own, and its CPU time (user + system, every thread:",
+        "hftel's heartbeat, prometheus_client's HTTP server) is read over each run. A round runs every",
+        f"variant for {info['seconds']:g} s ({info['n']:,} events), in an order rotating round by round;",
+        f"{info['rounds']} rounds. The prometheus_client + structlog engine serves its own /metrics and writes",
+        "its audit rows and log events as JSON lines to a file (structlog's fast set-up, as above); the hftel",
+        "engine's segment is served by a real `hftel exporter`. Both /metrics are scraped once a second.",
+        "",
+        "Overhead = the variant's **median** CPU time per run over the bare engine's, minus one, with a 90 %",
+        "bootstrap interval over the rounds. The median, not the min: a run's CPU time on this shared machine",
+        "has outliers on both sides, and the min of many runs is one of them. The **A/A control** is a second",
+        "bare engine: what noise alone produces. The no-op engine runs hftel's loop with handles that do",
+        "nothing: the calls and clock reads any Python telemetry API costs, whatever it records. A target is",
+        "met when the whole interval is under it, missed when the whole interval is over it.",
+        f"Measured {when}; 1-minute load average {load:.2f} at the start, {load_end:.2f} at the end.",
+        "",
+        "| engine | events/s | CPU per run, ms (median) | CPU per event, us | overhead | 90 % interval "
+        "| extra CPU per event, ns | target | result |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|:-:|",
+    ]
+    for name, run in runs.items():
+        cpu, walls = sorted(run["cpu_seconds"]), sorted(run["wall_seconds"])
+        median = (cpu[(len(cpu) - 1) // 2] + cpu[len(cpu) // 2]) / 2
+        is_bare, judged = name == "bare", name == "hftel"
+        low, high = run["overhead_interval"]
+        lines.append("| " + " | ".join([
+            run["label"],
+            f"{run['events'] / walls[len(walls) // 2]:,.0f}",
+            f"{median * 1e3:.1f}",
+            f"{median / run['events'] * 1e6:.2f}",
+            "—" if is_bare else percent(run["overhead"]),
+            "—" if is_bare else f"{percent(low)} to {percent(high)}",
+            "—" if is_bare else f"{run['extra_ns_per_event']:+,.0f}",
+            f"< {target:g} % (seeds: < {seeds:g} %)" if judged else "—",
+            f"{overhead_verdict(run['overhead_interval'], target)} "
+            f"(seeds: {overhead_verdict(run['overhead_interval'], seeds)})" if judged else "—",
+        ]) + " |")
+    if "noop" in runs and "hftel" in runs:
+        noop, hftel = runs["noop"], runs["hftel"]
+        lines += ["", f"hftel over the no-op engine, what its recording itself costs: "
+                      f"{percent((1 + hftel['overhead']) / (1 + noop['overhead']) - 1)}, "
+                      f"{hftel['extra_ns_per_event'] - noop['extra_ns_per_event']:+,.0f} ns per event."]
+    seconds = exporter["run_seconds"]
+    lines += [
+        "",
+        "The exporter's share: after the rounds (during which it served /metrics without its drain, so that",
+        "the drain's work after each hftel run did not land in the next engine's run), the exporter is",
+        "restarted with its drain into the embedded ClickHouse (spool on disk, default batching). Once it has",
+        f"delivered what the rounds left in the rings, the hftel engine runs for {seconds:.0f} s without a break; the",
+        "exporter's CPU time (every thread, chdb's included) from the run's first event until its last audit",
+        "row and log event are in ClickHouse, over the run's duration, is its share of one core.",
+        "",
+        "| events/s | audit rows/s | log events/s | seconds | exporter CPU (s) | % of one core | / engine's CPU "
+        "| ClickHouse inserts/s | scrapes | delivered after the run (s) | CPUs |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| " + " | ".join([
+            f"{exporter['events'] / seconds:,.0f}", f"{exporter['audit_rows'] / seconds:,.0f}",
+            f"{exporter['log_events'] / seconds:,.0f}", f"{seconds:.1f}", f"{exporter['exporter_cpu_seconds']:.2f}",
+            f"{100 * exporter['share_of_core']:.1f} %", f"{exporter['relative_to_engine']:.1f}x",
+            f"{exporter['clickhouse_inserts'] / seconds:,.1f}", str(exporter["scrapes"]),
+            f"{exporter['landed_after_seconds']:.1f}", str(info["cpus"]),
+        ]) + " |",
+    ]
+    return lines + [""]
+
+
+def render(results: dict, sources: list[str] | None = None) -> str:
     benchmarks = [b for b in results["benchmarks"] if "n" in b.get("extra_info", {})]
     python_ops: dict[str, list[dict]] = {}
     c_rows: list[dict] = []
     render_rows: list[dict] = []
     drain_rows: list[dict] = []
+    overhead_rows: list[dict] = []
     for benchmark in benchmarks:
-        if benchmark["extra_info"]["kind"] == "drain":
+        if benchmark["extra_info"]["kind"] == "overhead":
+            overhead_rows.append(benchmark)
+        elif benchmark["extra_info"]["kind"] == "drain":
             drain_rows.append(benchmark)
         elif benchmark["extra_info"]["kind"] == "render":
             render_rows.append(benchmark)
@@ -310,6 +413,7 @@ def render(results: dict) -> str:
         "Generated by `make bench` (bench/report.py over bench/results.json): do not edit by hand.",
         "",
         *machine_lines(results),
+        *(sources or []),
         "",
         "How to read it:",
         "",
@@ -346,17 +450,41 @@ def render(results: dict) -> str:
         lines += render_section(render_rows)
     if drain_rows:
         lines += drain_section(drain_rows)
+    for row in overhead_rows:
+        lines += overhead_section(row)
     return "\n".join(lines).rstrip() + "\n"
 
 
+def merge(paths: list[Path]) -> tuple[dict, list[str]]:
+    """The first file's results with every later file's benchmarks in place of those of the same
+    name, and a line naming each later file's run."""
+    results = json.loads(paths[0].read_text())
+    by_name = {benchmark["fullname"]: benchmark for benchmark in results["benchmarks"]}
+    notes = []
+    for path in paths[1:]:
+        later = json.loads(path.read_text())
+        files = sorted({benchmark["fullname"].split("::")[0] for benchmark in later["benchmarks"]})
+        by_name.update((benchmark["fullname"], benchmark) for benchmark in later["benchmarks"])
+        commit = later.get("commit_info", {})
+        commit_text = commit.get("id", "?")[:10] + (" (uncommitted changes)" if commit.get("dirty") else "")
+        when = later.get("datetime", "")
+        try:
+            when = datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M UTC")
+        except ValueError:
+            pass
+        notes.append(f"- Re-run alone and merged in: {', '.join(files)} ({when}, commit {commit_text})")
+    results["benchmarks"] = list(by_name.values())
+    return results, notes
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
-        print(f"usage: {argv[0]} RESULTS.json OUTPUT.md", file=sys.stderr)
+    if len(argv) < 3:
+        print(f"usage: {argv[0]} RESULTS.json [MORE_RESULTS.json ...] OUTPUT.md", file=sys.stderr)
         return 2
-    results = json.loads(Path(argv[1]).read_text())
-    output = Path(argv[2])
+    results, notes = merge([Path(path) for path in argv[1:-1]])
+    output = Path(argv[-1])
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render(results))
+    output.write_text(render(results, notes))
     print(f"wrote {output}")
     return 0
 

@@ -42,6 +42,7 @@ stdout (and nothing else goes to stdout; the log goes to stderr):
     fault refuse                close the listening socket and open connections: connections are refused
     fault 500                   every request answers HTTP 500 with a ClickHouse-like exception; nothing applied
     fault stall SECONDS         hold every request that long, then handle it normally
+    fault garbage               every request answers HTTP 200 with bytes that are no ClickHouse answer; nothing applied
     fault drop-after-apply      apply each INSERT, then close the connection without an answer
     stats                       `ok stats {json}`: requests, users seen, inserts applied, responses dropped
     quit                        stop serving, close chdb and exit
@@ -96,6 +97,9 @@ INSERT_WITH_FORMAT = re.compile(
     re.I | re.S)
 EXCEPTION_CODE = re.compile(r"Code: (\d+)\.")
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+# What `fault garbage` answers: something in front of ClickHouse that is not ClickHouse (a captive portal).
+GARBAGE = b"<html><body>\x00\xff not a ClickHouse answer</body></html>\n"
 
 # Error codes the endpoint raises itself, as ClickHouse numbers them.
 SYNTAX_ERROR = 62
@@ -274,7 +278,7 @@ class Endpoint:
             if len(args) != 1:
                 raise ValueError("`fault stall` takes the seconds to hold each request")
             self.stall_seconds = float(args[0])
-        elif mode not in ("none", "refuse", "500", "drop-after-apply") or args:
+        elif mode not in ("none", "refuse", "500", "garbage", "drop-after-apply") or args:
             raise ValueError(f"unknown fault {' '.join(words[1:])!r}")
         self.mode = mode
         if mode == "refuse":
@@ -363,6 +367,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if endpoint.mode == "500":
             self.answer_error(EndpointError(UNKNOWN_EXCEPTION, "UNKNOWN_EXCEPTION",
                                             "fault 500 injected by the test ClickHouse endpoint"), query_id)
+            return
+        if endpoint.mode == "garbage":
+            self.answer(200, GARBAGE, {"Content-Type": "text/html; charset=UTF-8"})
             return
         if url.path.rstrip("/") == "/ping":
             self.answer(200, b"Ok.\n", {"Content-Type": "text/plain; charset=UTF-8"})
@@ -621,7 +628,7 @@ class ClickHouseEndpoint:
         return self
 
     def fault(self, mode: str, *args: object) -> None:
-        """Switches the fault: none, refuse, 500, stall SECONDS, drop-after-apply."""
+        """Switches the fault: none, refuse, 500, stall SECONDS, garbage, drop-after-apply."""
         self._command(" ".join(["fault", mode, *(str(arg) for arg in args)]))
 
     def stats(self) -> dict[str, Any]:

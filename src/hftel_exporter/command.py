@@ -89,6 +89,9 @@ def run(config: SimpleNamespace, web: object) -> int:
     except OSError as error:
         log.error("cannot listen", address=config.web.listen_address, error=str(error))
         return 1
+    # ClickHouse's system tables on a thread of its own (None when the sink is off or health_interval is 0).
+    from hftel_exporter.clickhouse_health import start_health
+    exporter.health = start_health(exporter.drain, config.clickhouse.health_interval, log)
     # `hftel audit query` while this process holds the embedded data directory: read-only queries
     # on a Unix socket beside it (None unless the sink is embedded; see hftel_exporter.querysocket).
     from hftel_exporter.querysocket import serve_embedded
@@ -111,6 +114,8 @@ def run(config: SimpleNamespace, web: object) -> int:
     finally:
         notifier.stopping()
         server.shutdown()
+        if exporter.health is not None:  # before the drain closes the sink
+            exporter.health.stop()
         if query_server is not None:  # before the drain closes the sink
             query_server.stop()
         if exporter.drain is not None:

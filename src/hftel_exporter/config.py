@@ -13,6 +13,7 @@ message that names the key and where it came from.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
@@ -44,6 +45,11 @@ def _choice(*choices: str) -> Callable[[Any], None]:
 def _positive(value: float) -> None:
     if value <= 0:
         raise ValueError(f"must be > 0, got {value}")
+
+
+def _seconds_or_off(value: float) -> None:
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"must be a number of seconds >= 0 (0 turns it off), got {value}")
 
 
 def _absolute_path(value: str) -> None:
@@ -141,6 +147,9 @@ SETTINGS: tuple[Setting, ...] = (
             _from_schemas(checked_interval)),
     Setting("clickhouse", "insert_timeout", float, 30.0, "Seconds an insert may take before it is retried.",
             _positive),
+    Setting("clickhouse", "health_interval", float, 5.0,
+            "Seconds between reads of ClickHouse's system tables (parts, merges, mutations, disks) for the "
+            "hftel_clickhouse_* health metrics, on a thread of their own; 0 turns them off.", _seconds_or_off),
     Setting("spool", "path", str, "",
             "Directory of the durable spool; '' for $STATE_DIRECTORY/spool (systemd) or "
             "~/.local/state/hftel-exporter/spool."),

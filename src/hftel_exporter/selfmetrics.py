@@ -24,6 +24,7 @@ import hftel
 from hftel.metrics import render_labels
 from hftel.reader import EngineStatus
 from hftel_exporter._exposition import format_double
+from hftel_exporter.clickhouse_health import FAMILIES as CLICKHOUSE_HEALTH_FAMILIES, NAMES as CLICKHOUSE_HEALTH_NAMES
 from hftel_exporter.exposition import TEXT, Format, family_header, prefix, sample_names, series_prefixes
 from hftel_exporter.segments import Attachment
 
@@ -80,6 +81,7 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("hftel_spool_quarantined_batches", "counter",
      "Batches ClickHouse refused for good, moved to the spool's quarantine directory (CRIT: needs a person)."),
     ("hftel_logfile_write_failures", "counter", "Failed writes of the engines' JSON log file."),
+    *CLICKHOUSE_HEALTH_FAMILIES,
     ("process_cpu_seconds", "counter", "Total user and system CPU time spent in seconds."),
     ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes."),
     ("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds."),
@@ -117,10 +119,10 @@ class Histogram:
         self.counts[bisect.bisect_left(self.bounds, seconds)] += 1
         self.sum += seconds
 
-    def lines(self, name: str) -> list[str]:
-        """The family's sample lines: cumulative buckets, +Inf, count and sum."""
+    def lines(self, name: str, labels: str = "") -> list[str]:
+        """The family's sample lines: cumulative buckets, +Inf, count and sum; `labels` already rendered."""
         cumulative = list(itertools.accumulate(self.counts))
-        prefixes = series_prefixes(name, "histogram", "", [format_double(bound) for bound in self.bounds])
+        prefixes = series_prefixes(name, "histogram", labels, [format_double(bound) for bound in self.bounds])
         numbers = [str(value) for value in cumulative] + [str(cumulative[-1]), format_double(self.sum)]
         return [f"{prefix.decode()}{number}\n" for prefix, number in zip(prefixes, numbers)]
 
@@ -139,7 +141,10 @@ class SelfMetrics:
         self.scrapes.observe(seconds)
 
     def render(self, fmt: Format, attachments: Sequence[Attachment], errors: Counter, reattachments: Counter,
-               samples: int, *, stale_after: float = 2.0, engine_label: str = "engine", drain: Any = None) -> bytes:
+               samples: int, *, stale_after: float = 2.0, engine_label: str = "engine", drain: Any = None,
+               health: Any = None) -> bytes:
+        """Every family's header and lines; the drain's only with a `drain`, ClickHouse health's only with
+        a `health` collector (hftel_exporter.clickhouse_health)."""
         lines: dict[str, list[str]] = {name: [] for name, _, _ in FAMILIES}
         label = engine_label or "engine"
         lines["hftel_exporter_build_info"].append(_line("hftel_exporter_build_info", ("version", "python"),
@@ -155,9 +160,12 @@ class SelfMetrics:
             self._engine_lines(lines, attachment, label, now, stale_after, reattachments)
         if drain is not None:
             _drain_lines(lines, drain, label)
+        if health is not None:
+            lines.update(health.lines())
         _process_lines(lines)
         out = [family_header(name, kind, help, fmt) + "".join(lines[name]) for name, kind, help in FAMILIES
-               if drain is not None or name not in DRAIN_FAMILIES]
+               if (drain is not None or name not in DRAIN_FAMILIES)
+               and (health is not None or name not in CLICKHOUSE_HEALTH_NAMES)]
         return "".join(out).encode()
 
     def _scrape_lines(self) -> list[str]:

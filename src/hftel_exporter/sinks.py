@@ -19,6 +19,7 @@ import json
 import os
 import re
 import threading
+import time
 import urllib.parse
 from typing import Any, Protocol
 
@@ -125,9 +126,14 @@ class EmbeddedSink(Queries):
                             f"`hftel audit` using it?)", transient=False) from None
 
     def _run(self, sql: str, fmt: str, what: str) -> bytes:
+        return self._timed(sql, fmt, what)[0]
+
+    def _timed(self, sql: str, fmt: str, what: str) -> tuple[bytes, float]:
         try:
             with self._lock:
-                return bytes(self._session.query(sql, fmt).bytes())
+                started = time.perf_counter()  # once the session is ours: the engine's time, not the wait
+                answer = bytes(self._session.query(sql, fmt).bytes())
+                return answer, time.perf_counter() - started
         except Exception as error:
             raise classify(error, what) from None
 
@@ -151,6 +157,10 @@ class EmbeddedSink(Queries):
 
     def query(self, sql: str, fmt: str = "TabSeparatedWithNames") -> bytes:
         return self._run(sql, fmt, "query")
+
+    def query_timed(self, sql: str, fmt: str = "TabSeparatedWithNames") -> tuple[bytes, float]:
+        """The answer, and the seconds the engine took to give it (not counting the wait for the session)."""
+        return self._timed(sql, fmt, "query")
 
     def close(self) -> None:
         with self._lock:
@@ -193,9 +203,15 @@ class ClickHouseSink(Queries):
         return self._client
 
     def _call(self, what: str, function: Any) -> Any:
+        return self._call_timed(what, function)[0]
+
+    def _call_timed(self, what: str, function: Any) -> tuple[Any, float]:
         with self._lock:
             try:
-                return function(self._connect())
+                client = self._connect()
+                started = time.perf_counter()  # the round trip, not the wait for the connection or its setup
+                result = function(client)
+                return result, time.perf_counter() - started
             except SinkError:
                 raise
             except Exception as error:
@@ -225,6 +241,10 @@ class ClickHouseSink(Queries):
 
     def query(self, sql: str, fmt: str = "TabSeparatedWithNames") -> bytes:
         return self._call("query", lambda client: client.raw_query(sql, fmt=fmt))
+
+    def query_timed(self, sql: str, fmt: str = "TabSeparatedWithNames") -> tuple[bytes, float]:
+        """The answer, and the seconds of its round trip (not counting the wait for the connection)."""
+        return self._call_timed("query", lambda client: client.raw_query(sql, fmt=fmt))
 
     def close(self) -> None:
         with self._lock:
