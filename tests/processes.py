@@ -124,9 +124,9 @@ class PrometheusServer(servers.Prometheus):
     """
 
     def __init__(self, directory: Path, scrape_configs: list[dict], scrape_interval: str = "1s",
-                 rule_files: list[str] = (), evaluation_interval: str = "1s"):
+                 rule_files: list[str] = (), evaluation_interval: str = "1s", alertmanagers: list[str] = ()):
         require("prometheus")
-        super().__init__(directory, scrape_configs, scrape_interval, rule_files, evaluation_interval)
+        super().__init__(directory, scrape_configs, scrape_interval, rule_files, evaluation_interval, alertmanagers)
 
 
 class AlertmanagerServer(servers.Alertmanager):
