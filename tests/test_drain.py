@@ -324,3 +324,51 @@ def test_log_events_refused_by_a_full_spool_are_read_again_later(tmp_path, sink,
     drain.deliver()
     events = [row["event"] for row in sink.query_rows("SELECT event FROM hftel.logs_hft ORDER BY ts")]
     assert events == ["first", "second"] and drain.spool_refusals == 1
+
+
+def test_log_events_wait_for_the_batch_interval_and_go_to_the_spool_as_one_entry(tmp_path, sink, engine):
+    """Like audit rows, log events are spooled (and inserted) once per batch_interval, not once per poll:
+    a drain polling every 20 ms would otherwise make an insert of a few events each time."""
+    now = [1000.0]
+    drain = Drain(Spool(str(tmp_path / "spool"), 1 << 30), sink, batch_interval=1.0, log=CapturingLogger(),
+                  clock=lambda: now[0])
+    attach(drain, engine)
+    hftel.logs.configure(engine, strict=True)
+    try:
+        log = structlog.get_logger(component="monitor", check="feed")
+        log.info("first")
+        assert drain.collect() == 0  # seen, waiting
+        now[0] += 0.5
+        log.info("second")
+        assert (drain.collect(), drain.spool.entries()) == (0, [])
+        now[0] += 0.5
+        assert drain.collect() == 2 and len(drain.spool.entries()) == 1
+    finally:
+        structlog.reset_defaults()
+
+
+def test_log_events_are_spooled_at_once_when_the_ring_is_half_full(tmp_path, sink, engine):
+    drain = Drain(Spool(str(tmp_path / "spool"), 1 << 30), sink, batch_interval=3600.0, log=CapturingLogger())
+    attach(drain, engine)
+    hftel.logs.configure(engine, strict=True)
+    try:
+        log = structlog.get_logger(component="monitor", check="feed")
+        while Attachment.open(engine.path).ring_stats()["log"]["tail"] * 2 < (1 << 18):
+            log.info("filler", detail="x" * 200)
+    finally:
+        structlog.reset_defaults()
+    assert drain.collect() > 0 and len(drain.spool.entries()) == 1
+
+
+def test_log_events_still_waiting_are_spooled_when_the_drain_stops(tmp_path, sink, engine):
+    drain = Drain(Spool(str(tmp_path / "spool"), 1 << 30), sink, batch_interval=3600.0, log=CapturingLogger())
+    attach(drain, engine)
+    hftel.logs.configure(engine, strict=True)
+    try:
+        structlog.get_logger(component="monitor", check="feed").info("last words")
+    finally:
+        structlog.reset_defaults()
+    assert drain.collect() == 0
+    drain.stop()
+    [entry] = drain.spool.entries()
+    assert entry.manifest["origin"] == "logs"

@@ -75,6 +75,7 @@ class _Source:
         self.audit = _consumer(AuditConsumer, segment)
         self.logs = _consumer(LogConsumer, segment)
         self.pending = _Pending(self.audit.position) if self.audit else None
+        self.logs_waiting_since = 0.0  # when unspooled log events were first seen in the ring (0: none)
         self.spill = spill_path(path)
 
 
@@ -235,9 +236,24 @@ class Drain:
         source.pending = _Pending(pending.end)
         return count
 
-    def _collect_logs(self, source: _Source) -> int:
-        if source.logs is None:
+    def _logs_due(self, source: _Source, force: bool) -> bool:
+        """Whether the log ring's events are due for the spool: like audit rows, batched for
+        `batch_interval` (one spool entry and one insert per interval, not one per poll), sooner when
+        the ring is half full or the drain stops."""
+        stats = source.logs.stats()
+        if stats["tail"] == source.logs.position:
+            source.logs_waiting_since = 0.0
+            return False
+        now = self.clock()
+        if not source.logs_waiting_since:
+            source.logs_waiting_since = now
+        pressed = (stats["tail"] - stats["head"]) * 2 >= stats["capacity"]
+        return force or pressed or now - source.logs_waiting_since >= self.batch_interval
+
+    def _collect_logs(self, source: _Source, force: bool = False) -> int:
+        if source.logs is None or not self._logs_due(source, force):
             return 0
+        source.logs_waiting_since = 0.0
         start = source.logs.position
         batch = source.logs.poll(self.batch_rows)
         if not batch.events:
@@ -437,6 +453,7 @@ class Drain:
         for source in list(self.sources.values()):
             try:
                 self._flush(source, force=True)
+                self._collect_logs(source, force=True)
             except (OSError, SpoolFullError) as error:
                 self.log.warning("pending rows left in the ring", path=source.path, error=str(error))
         self.sink.close()
