@@ -5,11 +5,12 @@
 
 Given several JSON files, a benchmark of a later file replaces the one of the same name in an earlier
 file (so one bench file can be re-run alone); the machine lines come from the first file, and every
-other file that contributed is named with its own date, commit and load.
+other file that contributed is named with its own date and commit.
 
 Every benchmark times rounds of one loop of N operations, N being in its extra_info. The per-operation
 figure is the round's time divided by N, taken from the MIN over rounds (the round least disturbed by
-other work on the machine; the median is shown beside it for the spread). Python rows also get a net
+other work on the machine; the median is shown beside it for the spread; the engine CPU overhead
+section, bench/test_engine_overhead.py, uses medians of paired runs and says why). Python rows also get a net
 figure, the gross minus the empty loop of the same shape, and the ratio reference / row (the row whose
 extra_info has role "reference": prometheus_client for metrics, structlog's fast JSON set-up for the
 audit and log rings). A row whose extra_info names `versus` (the label of another row, in its own
@@ -330,12 +331,14 @@ def overhead_section(row: dict) -> list[str]:
         "its audit rows and log events as JSON lines to a file (structlog's fast set-up, as above); the hftel",
         "engine's segment is served by a real `hftel exporter`. Both /metrics are scraped once a second.",
         "",
-        "Overhead = the variant's **median** CPU time per run over the bare engine's, minus one, with a 90 %",
-        "bootstrap interval over the rounds. The median, not the min: a run's CPU time on this shared machine",
-        "has outliers on both sides, and the min of many runs is one of them. The **A/A control** is a second",
-        "bare engine: what noise alone produces. The no-op engine runs hftel's loop with handles that do",
-        "nothing: the calls and clock reads any Python telemetry API costs, whatever it records. A target is",
-        "met when the whole interval is under it, missed when the whole interval is over it.",
+        "Overhead: in each round, the variant's CPU time over the bare engine's, minus one; the table gives",
+        "the **median over the rounds** and its 90 % bootstrap interval. Not the min: a run's CPU time on this",
+        "shared machine has outliers on both sides, and pairing runs a second apart cancels its slower changes.",
+        "The **A/A control** is a second bare engine: what noise alone produces. The no-op engine runs hftel's",
+        "loop with handles that do nothing: the calls and clock reads any Python telemetry API costs, whatever",
+        "it records. A target is met when the whole interval is under it, missed when all of it is over. The",
+        "interval covers the rounds of this run only: the machine's state between runs moves the figures too,",
+        "so read them beside the A/A row, and compare runs by it.",
         f"Measured {when}; 1-minute load average {load:.2f} at the start, {load_end:.2f} at the end.",
         "",
         "| engine | events/s | CPU per run, ms (median) | CPU per event, us | overhead | 90 % interval "
@@ -359,11 +362,11 @@ def overhead_section(row: dict) -> list[str]:
             f"{overhead_verdict(run['overhead_interval'], target)} "
             f"(seeds: {overhead_verdict(run['overhead_interval'], seeds)})" if judged else "—",
         ]) + " |")
-    if "noop" in runs and "hftel" in runs:
-        noop, hftel = runs["noop"], runs["hftel"]
-        lines += ["", f"hftel over the no-op engine, what its recording itself costs: "
-                      f"{percent((1 + hftel['overhead']) / (1 + noop['overhead']) - 1)}, "
-                      f"{hftel['extra_ns_per_event'] - noop['extra_ns_per_event']:+,.0f} ns per event."]
+    if "hftel_over_noop" in info:
+        over = info["hftel_over_noop"]
+        low, high = over["interval"]
+        lines += ["", f"hftel over the no-op engine, round by round (what its recording costs beyond the calls and "
+                      f"clock reads): median {percent(over['median'])}, 90 % interval {percent(low)} to {percent(high)}."]
     seconds = exporter["run_seconds"]
     lines += [
         "",
@@ -419,7 +422,8 @@ def render(results: dict, sources: list[str] | None = None) -> str:
         "",
         "- Every round runs one loop of N operations; ns/op is the round's time / N. The headline figure is",
         "  the **min over rounds** (the least disturbed round: the machine may be shared), the median beside",
-        "  it shows the spread. Ratios and targets use the min throughout.",
+        "  it shows the spread. Ratios and targets use the min throughout"
+        + (", except the engine CPU overhead section, which says why it uses medians." if overhead_rows else "."),
         "- Python rows are gross (loop included) and net (minus the empty loop of the same shape). The",
         "  targets for Python rows are judged on the net figure.",
         "- REFERENCE / this: how many times faster than the section's reference row this row is:",
