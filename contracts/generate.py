@@ -203,13 +203,20 @@ def _engine_metrics() -> list[str]:
 
 
 def _exporter_metrics() -> list[str]:
-    drain = config.BY_KEY["clickhouse.sink"]
+    drain, host = config.BY_KEY["clickhouse.sink"], config.BY_KEY["host.enabled"]
+    health = config.BY_KEY["clickhouse.health_interval"]
     lines = ["## Exporter metrics", "",
              "The exporter's own families (`hftel_exporter.selfmetrics.FAMILIES`), by the name they are "
              f"queried by. Those marked drain exist only while the exporter drains (`{drain.key}` is not "
-             "`off`).", ""]
-    rows = [(f"`{exposed_name(name, kind)}`", kind + (", drain" if name in selfmetrics.DRAIN_FAMILIES else ""),
-             text) for name, kind, text in FAMILIES]
+             f"`off`); those marked health only while it drains and reads ClickHouse's system tables "
+             f"(`{health.key}` is not 0); those marked host only while it collects host metrics (`{host.key}`).", ""]
+
+    def where(name: str) -> str:
+        if name in selfmetrics.CLICKHOUSE_HEALTH_NAMES:
+            return ", health"
+        return ", drain" if name in selfmetrics.DRAIN_FAMILIES else ", host" if name in selfmetrics.HOST_NAMES else ""
+
+    rows = [(f"`{exposed_name(name, kind)}`", kind + where(name), text) for name, kind, text in FAMILIES]
     return lines + _table(("name", "type", "meaning"), rows)
 
 

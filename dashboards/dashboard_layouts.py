@@ -443,10 +443,16 @@ def system_health() -> Dashboard:
         [target(f"sum by (engine, kind) ({rate('hftel_engine_process_context_switches_total', ENGINE)})",
                 "{{engine}} {{kind}}")], minimum=0))
     d.add(12, 8, timeseries(
-        "Python GC collections", "Garbage collections per second in each engine, by generation; generation 2 "
-        "collections are the long ones.", "ops",
+        "Python GC collections", "Garbage collections per second in each engine, by generation (generation 2 "
+        "collections are the long ones), and the objects they freed and could not free per second (right).",
+        "ops",
         [target(f"sum by (engine, generation) ({rate('hft_python_gc_collections_total', ENGINE)})",
-                "{{engine}} gen{{generation}}")], minimum=0))
+                "{{engine}} gen{{generation}}"),
+         target(f"sum by (engine) ({rate('hft_python_gc_collected_objects_total', ENGINE)})",
+                "{{engine}} objects freed"),
+         target(f"sum by (engine) ({rate('hft_python_gc_uncollectable_objects_total', ENGINE)})",
+                "{{engine}} uncollectable")],
+        overrides=[override("B", **RIGHT_AXIS), override("C", **RIGHT_AXIS)], minimum=0))
     d.add(12, 8, timeseries(
         "Python GC pause p50/p95/p99", "How long the engine's thread stood still for a garbage collection.", "s",
         quantiles("hft_python_gc_pause_seconds", ENGINE, by=("engine",))))

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hftel import catalogue
+from hftel_exporter.host import OPTIONAL_FAMILIES
 from hftel_exporter.selfmetrics import FAMILIES
 from processes import DemoProcess, hftel, wait_until
 
@@ -66,6 +67,8 @@ def test_every_catalogue_metric_is_in_a_scrape_of_the_demo(demo, metric):
 @pytest.mark.parametrize("family", FAMILIES, ids=lambda family: family[0])
 def test_every_exporter_metric_of_the_contract_is_in_a_scrape_of_the_demo(demo, family):
     name, kind, _ = family
+    if name in OPTIONAL_FAMILIES and exposed_sample(name, kind) not in sample_names(demo.scrape_after):
+        pytest.skip(f"{name}: this machine has nothing it measures (no temperature sensor)")
     assert exposed_sample(name, kind) in sample_names(demo.scrape_after)
 
 

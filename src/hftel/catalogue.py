@@ -14,7 +14,7 @@ seconds, as Prometheus wants base units.
 
     >>> metric("hft_feed_events_total").labels
     ('type',)
-    >>> [m.name for m in METRICS if m.component == "monitor"]
+    >>> [m.name for m in METRICS if m.component == "monitor"][:2]
     ['hft_process_uptime_seconds', 'hft_health_check_status']
 """
 from __future__ import annotations
@@ -92,6 +92,9 @@ STRATEGY_LATENCY_BUCKETS = _ns(0.000001, 0.0000025, 0.000005, 0.00001, 0.000025,
                                0.0005, 0.001, 0.0025, 0.005, 0.01)
 ORDER_LATENCY_BUCKETS = _ns(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 RECORDER_LATENCY_BUCKETS = _ns(0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1)
+#: A young collection takes tens of microseconds; a full one of a large heap, tens to hundreds of ms.
+GC_PAUSE_BUCKETS = _ns(0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                       0.05, 0.1, 0.25, 0.5, 1)
 
 STRATEGY = Label("strategy", doc="A curated strategy name from the engine's configuration.")
 SYMBOL = Label("symbol", doc="A traded symbol from the engine's configuration (tens, not thousands).")
@@ -105,6 +108,9 @@ ORDER_REJECT_REASONS = ("price_limit", "insufficient_margin", "rate_limit", "mar
 EXPOSURE_KINDS = ("gross", "long", "short")
 FILL_SIDES = ("buy", "sell")
 HEALTH_CHECKS = ("feed", "gateway", "bus", "recorder")
+GC_GENERATIONS = ("0", "1", "2")
+GENERATION = Label("generation", GC_GENERATIONS,
+                   "The garbage collector's generation: 0 the youngest objects, 2 a full collection.")
 
 #: hft_stormguard_mode's values: the StormGuard mode's index in RISK_MODES.
 STORMGUARD_MODE_VALUES = {mode: index for index, mode in enumerate(RISK_MODES)}
@@ -196,6 +202,15 @@ METRICS: tuple[Metric, ...] = (
     Metric("hft_health_check_status", "gauge", "monitor", "boolean",
            "1 while the engine's own health check passes, 0 while it fails.",
            (Label("check", HEALTH_CHECKS),), gauge_kind="int"),
+    Metric("hft_python_gc_collections_total", "counter", "monitor", "collections",
+           "Collections of Python's garbage collector in the engine process, by generation.", (GENERATION,)),
+    Metric("hft_python_gc_collected_objects_total", "counter", "monitor", "objects",
+           "Unreachable objects the garbage collector freed, by generation.", (GENERATION,)),
+    Metric("hft_python_gc_uncollectable_objects_total", "counter", "monitor", "objects",
+           "Unreachable objects the garbage collector could not free (gc.garbage), by generation.", (GENERATION,)),
+    Metric("hft_python_gc_pause_seconds", "histogram", "monitor", "seconds",
+           "Time of each garbage collection, by generation: every thread of the engine holding the GIL waits.",
+           (GENERATION,), GC_PAUSE_BUCKETS),
 )
 
 _BY_NAME = {metric.name: metric for metric in METRICS}

@@ -72,6 +72,9 @@ def run(config: SimpleNamespace, web: object) -> int:
     log = configure(config.log.level, config.log.format)
     exporter = Exporter(config, log)
     exporter.tick()
+    # Host and engine process metrics (psutil) on a thread of their own; None when host.enabled is false.
+    from hftel_exporter.host import start_host
+    exporter.host = start_host(config, exporter.attachments, log)
     try:
         exporter.drain = build_drain(config, log)
     except HftelError as error:
@@ -114,6 +117,8 @@ def run(config: SimpleNamespace, web: object) -> int:
     finally:
         notifier.stopping()
         server.shutdown()
+        if exporter.host is not None:
+            exporter.host.stop()
         if exporter.health is not None:  # before the drain closes the sink
             exporter.health.stop()
         if query_server is not None:  # before the drain closes the sink

@@ -165,6 +165,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("logfile", "rotate_interval", float, 86400.0, "Rotate the log file after this many seconds.",
             _positive),
     Setting("logfile", "backups", int, 7, "Rotated log files kept.", _positive),
+    Setting("host", "enabled", bool, True,
+            "Collect host metrics (CPU, load, memory, network, disks, filesystems, temperatures) and each attached "
+            "engine's process metrics (CPU, memory, threads, files) with psutil, every scan interval on a thread "
+            "of their own."),
     Setting("log", "level", str, "info", "Exporter log level.", _choice("debug", "info", "warning", "error")),
     Setting("log", "format", str, "json", "Exporter log lines on stderr: json or console.",
             _choice("json", "console")),

@@ -43,6 +43,7 @@ class Exporter:
         self._scanned = False
         self.drain: Any = None  # the Drain, when audit rows and logs go to ClickHouse (see command.run)
         self.health: Any = None  # the ClickHouseHealth collector, while one runs (see command.run)
+        self.host: Any = None  # the HostMetrics collector, while host.enabled (see command.run)
 
     def attachments(self) -> list[Any]:
         """The attached segments now (for the drain, which runs on threads of its own)."""
@@ -86,7 +87,8 @@ class Exporter:
                 tail = self.self_metrics.render(
                     fmt, list(self.segments.attached.values()), self.segments.errors, self.segments.reattachments,
                     plan.samples, stale_after=self.config.segments.stale_after,
-                    engine_label=self.config.segments.engine_label, drain=self.drain, health=self.health)
+                    engine_label=self.config.segments.engine_label, drain=self.drain, health=self.health,
+                    host=self.host)
             body = plan.render(tail + b"# EOF\n" if fmt.openmetrics else tail)
         except Exception:
             self.segments.errors["render"] += 1

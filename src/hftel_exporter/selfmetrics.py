@@ -26,6 +26,7 @@ from hftel.reader import EngineStatus
 from hftel_exporter._exposition import format_double
 from hftel_exporter.clickhouse_health import FAMILIES as CLICKHOUSE_HEALTH_FAMILIES, NAMES as CLICKHOUSE_HEALTH_NAMES
 from hftel_exporter.exposition import TEXT, Format, family_header, prefix, sample_names, series_prefixes
+from hftel_exporter.host import FAMILIES as HOST_FAMILIES
 from hftel_exporter.segments import Attachment
 
 __all__ = ["SelfMetrics", "ERROR_KINDS", "RESERVED_SAMPLES", "TEXT"]
@@ -87,12 +88,16 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds."),
     ("process_open_fds", "gauge", "Number of open file descriptors."),
     ("process_max_fds", "gauge", "Maximum number of open file descriptors."),
+    *HOST_FAMILIES,
 )
 
 #: The drain's families, rendered only when the exporter drains (clickhouse.sink is not 'off').
 DRAIN_FAMILIES = frozenset(name for name, _, _ in FAMILIES
                            if name.startswith(("hftel_clickhouse_", "hftel_recorder_", "hftel_drain_", "hftel_spool_",
                                                "hftel_logfile_")))
+
+#: The host's and engine processes' families, rendered only while host metrics are collected (host.enabled).
+HOST_NAMES = frozenset(name for name, _, _ in HOST_FAMILIES)
 
 #: Sample name -> owner, so that an engine series cannot shadow one of these.
 RESERVED_SAMPLES = {sample: "the exporter's own " + name for name, kind, _ in FAMILIES
@@ -130,7 +135,8 @@ class Histogram:
 class SelfMetrics:
     """Counts the exporter's scrapes and renders every self-metric family.
 
-    >>> SelfMetrics().render(TEXT, [], Counter(), Counter(), 0).count(b"# TYPE") == len(FAMILIES) - len(DRAIN_FAMILIES)
+    >>> optional = DRAIN_FAMILIES | CLICKHOUSE_HEALTH_NAMES | HOST_NAMES   # rendered only when their part runs
+    >>> SelfMetrics().render(TEXT, [], Counter(), Counter(), 0).count(b"# TYPE") == len(FAMILIES) - len(optional)
     True
     """
 
@@ -142,9 +148,10 @@ class SelfMetrics:
 
     def render(self, fmt: Format, attachments: Sequence[Attachment], errors: Counter, reattachments: Counter,
                samples: int, *, stale_after: float = 2.0, engine_label: str = "engine", drain: Any = None,
-               health: Any = None) -> bytes:
+               health: Any = None, host: Any = None) -> bytes:
         """Every family's header and lines; the drain's only with a `drain`, ClickHouse health's only with
-        a `health` collector (hftel_exporter.clickhouse_health)."""
+        a `health` collector (hftel_exporter.clickhouse_health), the host's only with a `host` collector
+        (hftel_exporter.host)."""
         lines: dict[str, list[str]] = {name: [] for name, _, _ in FAMILIES}
         label = engine_label or "engine"
         lines["hftel_exporter_build_info"].append(_line("hftel_exporter_build_info", ("version", "python"),
@@ -162,10 +169,13 @@ class SelfMetrics:
             _drain_lines(lines, drain, label)
         if health is not None:
             lines.update(health.lines())
+        if host is not None:  # hftel_exporter.host: the last snapshot, already formatted
+            lines.update(host.lines())
         _process_lines(lines)
         out = [family_header(name, kind, help, fmt) + "".join(lines[name]) for name, kind, help in FAMILIES
                if (drain is not None or name not in DRAIN_FAMILIES)
-               and (health is not None or name not in CLICKHOUSE_HEALTH_NAMES)]
+               and (health is not None or name not in CLICKHOUSE_HEALTH_NAMES)
+               and (host is not None or name not in HOST_NAMES)]
         return "".join(out).encode()
 
     def _scrape_lines(self) -> list[str]:
