@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
+import psutil
 import pytest
 
 from hftel_drill import servers
@@ -187,6 +188,27 @@ class DemoProcess:
         return self.process.wait(timeout=180)
 
     def kill(self) -> None:
+        """Stops the demo as SIGTERM does (engine, then exporter); failing that, kills it and the engine and
+        exporter it started, so that none is left running into the next tests."""
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for pid in self.children():
+            try:
+                child = psutil.Process(pid)
+                if "hftel" in " ".join(child.cmdline()) or "multiprocessing" in " ".join(child.cmdline()):
+                    child.kill()
+            except psutil.Error:
+                pass  # already gone
+
+    def children(self) -> list[int]:
+        """The engine's and the exporter's pids, from the demo's first line."""
+        for line in self.output().splitlines():
+            if line.startswith("hftel demo: engine pid "):
+                words = line.split()
+                return [int(words[4]), int(words[-1])]
+        return []

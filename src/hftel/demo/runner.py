@@ -37,13 +37,15 @@ def engine_main(path: str, workdir: str, flags: Any, ready: Any, stop: Any, seed
     from hftel.telemetry import Telemetry
 
     tracing.enable_from_environment()
+    runner = os.getppid()
     config_path = Path(workdir) / "engine.json"
     with Telemetry.create(path, mode=0o660) as telemetry:
         logs.configure(telemetry)  # structlog loggers (the engine's own events) write to the log ring
         engine = DemoEngine(telemetry, load_config(config_path), Path(workdir), Faults(flags), seed=seed,
                             config_path=config_path)
         ready.set()
-        engine.run_paced(stop.is_set)
+        # Stops when told, or when the runner is gone (killed, not interrupted): never left trading alone.
+        engine.run_paced(lambda: stop.is_set() or os.getppid() != runner)
         engine.log.info("engine_stopping", events=engine.events)
 
 
