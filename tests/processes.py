@@ -39,6 +39,13 @@ def hftel(*arguments: str, check: bool = False, timeout: float = 120) -> subproc
                           timeout=timeout, check=check)
 
 
+def sigint_default() -> None:
+    """preexec_fn for a child a test stops with SIGINT, as Ctrl-C does. A shell that starts a job in the
+    background without job control (CI runners, `cmd &` in a script) ignores SIGINT for it, the child
+    inherits that across exec, and Python then never raises KeyboardInterrupt: put the default back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = 30.0, interval: float = 0.05) -> Any:
     """Polls `condition` until it returns something truthy; fails naming `what` at the deadline."""
     try:
@@ -156,7 +163,8 @@ class DemoProcess:
         with open(self.stdout_path, "w") as stdout:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "hftel", "demo", "--segment", self.segment, "--dir", str(self.workdir),
-                 "--port", "0", "--interval", "0.5", *self.arguments], stdout=stdout, stderr=subprocess.STDOUT)
+                 "--port", "0", "--interval", "0.5", *self.arguments], stdout=stdout, stderr=subprocess.STDOUT,
+                preexec_fn=sigint_default)
         self.metrics_url = wait_until(self._metrics_url, "the demo to print its metrics URL", timeout=120)
         self.port = int(self.metrics_url.rsplit(":", 1)[1].split("/")[0])
         return self

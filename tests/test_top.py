@@ -18,6 +18,7 @@ import hftel
 from hftel import _core, _rings
 from hftel.cli import main
 from hftel.top import Monitor, find_segment, format_duration, format_ns, frame
+from processes import sigint_default
 
 SMALL_RING = 65536
 
@@ -288,7 +289,7 @@ def start_top(path: str, rows: int, columns: int) -> tuple[subprocess.Popen, int
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     env = {**os.environ, "TERM": "xterm", "LINES": str(rows), "COLUMNS": str(columns)}
     process = subprocess.Popen([sys.executable, "-m", "hftel", "top", path], stdin=slave, stdout=slave,
-                               stderr=slave, env=env, close_fds=True)
+                               stderr=slave, env=env, close_fds=True, preexec_fn=sigint_default)
     os.close(slave)
     return process, master
 
