@@ -12,17 +12,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
 import pytest
 
 import hftel
+from exporter_process import ExporterProcess
 
 RATE = int(os.environ.get("HFTEL_BENCH_DRAIN_RATE", "1100000"))  # rows/s offered: 10 % over the target
 SECONDS = float(os.environ.get("HFTEL_BENCH_DRAIN_SECONDS", "60"))
@@ -46,27 +43,12 @@ def _inserted(url: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-class Exporter:
-    def __init__(self, segment: str, directory: str, batch_rows: int):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hftel", "exporter", "--segments.paths", segment,
-             "--clickhouse.sink", "embedded", "--clickhouse.embedded-path", f"{directory}/chdb",
-             "--spool.path", f"{directory}/spool", "--web.listen-address", "127.0.0.1:0",
-             "--segments.scan-interval", "0.2", "--drain.batch-rows", str(batch_rows)],
-            stderr=subprocess.PIPE, text=True)
-        for line in self.process.stderr:
-            found = re.search(r'"address": "127\.0\.0\.1:(\d+)"', line)
-            if "exporter started" in line and found:
-                self.url = f"http://127.0.0.1:{found.group(1)}/metrics"
-                break
-        else:
-            raise RuntimeError(f"the exporter did not start (exit {self.process.wait()})")
-        self.log: list[str] = []
-        threading.Thread(target=lambda: self.log.extend(self.process.stderr), daemon=True).start()
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(60)
+def Exporter(segment: str, directory: str, batch_rows: int) -> ExporterProcess:
+    """The exporter draining `segment` into an embedded ClickHouse under `directory`."""
+    return ExporterProcess("--segments.paths", segment, "--clickhouse.sink", "embedded",
+                           "--clickhouse.embedded-path", f"{directory}/chdb", "--spool.path", f"{directory}/spool",
+                           "--web.listen-address", "127.0.0.1:0", "--segments.scan-interval", "0.2",
+                           "--drain.batch-rows", str(batch_rows))
 
 
 def _offer(loop, rate: int, seconds: float) -> tuple[int, int, float]:

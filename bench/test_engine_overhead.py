@@ -31,10 +31,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -47,6 +44,7 @@ from typing import Any
 import pytest
 
 from hftel.telemetry import DEFAULT_AUDIT_RING_BYTES as AUDIT_RING_BYTES
+from exporter_process import ExporterProcess
 from reference_engine import AUDIT_EVERY, LABELS, EngineWorker, RunResult
 
 RATE = int(os.environ.get("HFTEL_BENCH_OVERHEAD_RATE", "20000"))          # events a second
@@ -76,7 +74,7 @@ def sample(text: str, name: str, **labels: str) -> float:
     return total
 
 
-class Exporter:
+class Exporter(ExporterProcess):
     """`python -m hftel exporter --config FILE` for one segment on loopback, any free port. With
     `drain`, the embedded ClickHouse, spool and log file go under `directory` and the drain runs on its
     default batching; without, the exporter only serves /metrics (clickhouse.sink = "off")."""
@@ -91,29 +89,7 @@ class Exporter:
             "[spool]", f'path = "{directory / "spool"}"', "",
             "[logfile]", f'path = "{directory / "logs" / "engine.json"}"', "",
         ]))
-        self.process = subprocess.Popen([sys.executable, "-m", "hftel", "exporter", "--config", str(config)],
-                                        stderr=subprocess.PIPE, text=True)
-        for line in self.process.stderr:
-            found = re.search(r'"address": "127\.0\.0\.1:(\d+)"', line)
-            if "exporter started" in line and found:
-                self.url = f"http://127.0.0.1:{found.group(1)}/metrics"
-                break
-        else:
-            raise RuntimeError(f"the exporter did not start (exit {self.process.wait()})")
-        self.log: list[str] = []
-        threading.Thread(target=lambda: self.log.extend(self.process.stderr), daemon=True).start()
-        import psutil
-
-        self.ps = psutil.Process(self.process.pid)
-
-    def cpu_seconds(self) -> float:
-        """The exporter process's CPU time so far, user + system, every thread (chdb's included)."""
-        times = self.ps.cpu_times()
-        return times.user + times.system
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(60)
+        super().__init__("--config", str(config))
 
 
 class Scraper(threading.Thread):

@@ -231,13 +231,11 @@ class WebhookReceiver:
     """
 
     def __init__(self) -> None:
-        received: list[tuple[str, dict]] = []
         notifications: list[Notification] = []
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                received.append((self.path, payload))
                 notifications.append(Notification(
                     time.time(), self.path.lstrip("/"), payload.get("status", ""),
                     tuple((entry["labels"].get("alertname", ""), entry.get("status", ""))
@@ -248,7 +246,6 @@ class WebhookReceiver:
             def log_message(self, *args: Any) -> None:  # keep the output clean
                 pass
 
-        self.received = received
         self.notifications = notifications
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -260,6 +257,11 @@ class WebhookReceiver:
     def __exit__(self, *exc_info: Any) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    @property
+    def received(self) -> list[tuple[str, dict]]:
+        """(path, payload) of every notification so far, in arrival order."""
+        return [(f"/{note.receiver}", note.payload) for note in list(self.notifications)]
 
     def deliveries(self) -> list[tuple[str, str]]:
         """(receiver path, alertname) for every alert of every notification so far."""
